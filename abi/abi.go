@@ -1,0 +1,149 @@
+// Package abi is the contract between Tsubame hosts and WebAssembly
+// components: the import module name, every host function with its
+// signature, the guest exports, the error codes and the limits. ABI.md beside
+// this file is the normative text; this package is its machine-readable form,
+// shared by the host (wasmhost) and by tools that check modules.
+//
+// abi holds constants only. It never runs, loads or validates a module.
+// Guest SDKs live in the sub-folders: go, c, rust, as.
+package abi
+
+// Version is the ABI version this host implements. A module exports
+// ExportVersion returning it.
+const Version = 1
+
+// Module is the import module name of every host function.
+const Module = "tsubame"
+
+// WASI is the only other import module a component may use
+// (wasi_snapshot_preview1), served with no files, no environment, no
+// arguments and no sockets: clocks, random numbers and stdout/stderr (which
+// go to the node's log).
+const WASI = "wasi_snapshot_preview1"
+
+// Guest exports.
+const (
+	ExportVersion    = "tsubame_abi_version" // () -> i32, must return Version
+	ExportStep       = "tsubame_step"        // () -> (), runs one step
+	ExportMemory     = "memory"              // the guest's linear memory
+	ExportInitialize = "_initialize"         // optional () -> (), called once per instance
+)
+
+// Host functions, all imported from Module. Every parameter and result is
+// an i32. ValType strings below use wasm text syntax.
+const (
+	FnKind      = "kind"       // (ptr, cap) -> len
+	FnInput     = "input"      // (ptr, cap) -> len
+	FnCont      = "cont"       // (ptr, cap) -> len
+	FnCalls     = "calls"      // () -> n
+	FnChildCode = "child_code" // (index) -> code, -1 if no such child
+	FnChild     = "child"      // (index, ptr, cap) -> len, -1 if no such child
+	FnReply     = "reply"      // (ptr, len) -> ()
+	FnCall      = "call"       // (tptr, tlen, kptr, klen, iptr, ilen, cptr, clen) -> ()
+	FnFail      = "fail"       // (code, ptr, len) -> ()
+	FnLog       = "log"        // (level, ptr, len) -> ()
+)
+
+// Signature is the number of i32 parameters and results of a host function.
+type Signature struct{ Params, Results int }
+
+// HostFunctions lists every host function with its signature.
+var HostFunctions = map[string]Signature{
+	FnKind:      {2, 1},
+	FnInput:     {2, 1},
+	FnCont:      {2, 1},
+	FnCalls:     {0, 1},
+	FnChildCode: {1, 1},
+	FnChild:     {3, 1},
+	FnReply:     {2, 0},
+	FnCall:      {8, 0},
+	FnFail:      {3, 0},
+	FnLog:       {3, 0},
+}
+
+// Failure codes. A failed entry carries a code (never 0) and a message.
+// Codes 1 to 99 are the host's; a component may use them too when it
+// forwards a child's failure. Codes 400 to 599 are HTTP statuses the gateway
+// answers with as they are. ONLY APPEND.
+const (
+	CodeTrap         = 1   // the step trapped (unreachable, bad memory access, stack overflow, guest panic)
+	CodeTimeout      = 2   // the step ran past its deadline, or the LP past its own
+	CodeABIViolation = 3   // the guest broke this contract (bad pointer, no outcome, two outcomes, bad name)
+	CodeNoComponent  = 4   // no live node holds the target component
+	CodeMemoryLimit  = 5   // the guest hit its memory page limit
+	CodeLimit        = 6   // a size or count limit: input, reply, continuation, entries, depth
+	CodeUnavailable  = 7   // holders exist but none accepted the LP (overloaded, shutting down)
+	CodeBadModule    = 8   // the module could not be compiled or instantiated
+	CodeInternal     = 9   // a host bug; always logged
+	CodeCanceled     = 10  // the LP was abandoned (its origin gave up)
+	CodeVersionGone  = 11  // the module version that saved a continuation is no longer available
+	CodeUser         = 100 // the first code without a meaning of the host's
+)
+
+// Log levels for FnLog.
+const (
+	LogDebug = 0
+	LogInfo  = 1
+	LogWarn  = 2
+	LogError = 3
+)
+
+// Limits every host guarantees at least; a node may be configured higher.
+const (
+	MaxName    = 64       // bytes in a target or kind name
+	MaxInput   = 1 << 20  // bytes of input to one entry (and of one reply)
+	MaxReply   = 1 << 20  // bytes of one reply
+	MaxCont    = 64 << 10 // bytes of one saved continuation
+	MaxErrMsg  = 4 << 10  // bytes of a failure message; longer ones are truncated
+	MaxLogMsg  = 4 << 10  // bytes of a log message; longer ones are truncated
+	MaxDepth   = 64       // nested calls below the root entry
+	MaxEntries = 1024     // entries in one LP
+)
+
+// ValidName reports whether s may name a component or a request kind:
+// 1 to MaxName bytes, ASCII letters, digits, '_', '-' and '.', starting with a
+// letter.
+func ValidName(s string) bool {
+	if len(s) == 0 || len(s) > MaxName {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case i > 0 && (c >= '0' && c <= '9' || c == '_' || c == '-' || c == '.'):
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// CodeName returns the symbolic name of a host code, or "" for others.
+func CodeName(code uint32) string {
+	switch code {
+	case CodeTrap:
+		return "trap"
+	case CodeTimeout:
+		return "timeout"
+	case CodeABIViolation:
+		return "abi violation"
+	case CodeNoComponent:
+		return "no component"
+	case CodeMemoryLimit:
+		return "memory limit"
+	case CodeLimit:
+		return "limit exceeded"
+	case CodeUnavailable:
+		return "unavailable"
+	case CodeBadModule:
+		return "bad module"
+	case CodeInternal:
+		return "internal error"
+	case CodeCanceled:
+		return "canceled"
+	case CodeVersionGone:
+		return "version gone"
+	}
+	return ""
+}

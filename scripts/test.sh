@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# make test: every test of the project. Needs only Go; with CI=true (or
+# TSUBAME_TOOLCHAINS=1) it installs the wasm toolchains first and then
+# requires that every committed module rebuilds byte-identically.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [[ "${CI:-}" == "true" || "${TSUBAME_TOOLCHAINS:-}" == "1" ]]; then
+  bash scripts/install-toolchains.sh
+  export TSUBAME_REQUIRE_TOOLCHAINS=1
+fi
+go vet ./...
+go build -o bin/tsubame ./cmd/tsubame
+export TSUBAME_BIN="$PWD/bin/tsubame"
+go test -count=1 -timeout 45m ./...
