@@ -1,0 +1,47 @@
+//go:build wasip1
+
+package tsubame
+
+import "unsafe"
+
+// The host functions of ABI.md §3. Pointers are offsets in this module's
+// memory; the Go wasm port never moves heap objects, so passing them is safe.
+
+//go:wasmimport tsubame kind
+func hostKind(ptr unsafe.Pointer, cap uint32) int32
+
+//go:wasmimport tsubame input
+func hostInput(ptr unsafe.Pointer, cap uint32) int32
+
+//go:wasmimport tsubame cont
+func hostCont(ptr unsafe.Pointer, cap uint32) int32
+
+//go:wasmimport tsubame calls
+func hostCalls() int32
+
+//go:wasmimport tsubame child_code
+func hostChildCode(index int32) int32
+
+//go:wasmimport tsubame child
+func hostChild(index int32, ptr unsafe.Pointer, cap uint32) int32
+
+//go:wasmimport tsubame reply
+func hostReply(ptr unsafe.Pointer, n uint32)
+
+//go:wasmimport tsubame call
+func hostCall(target unsafe.Pointer, targetLen uint32, kind unsafe.Pointer, kindLen uint32,
+	input unsafe.Pointer, inputLen uint32, cont unsafe.Pointer, contLen uint32)
+
+//go:wasmimport tsubame fail
+func hostFail(code uint32, msg unsafe.Pointer, n uint32)
+
+//go:wasmimport tsubame log
+func hostLog(level int32, msg unsafe.Pointer, n uint32)
+
+// The exports of ABI.md §2, provided by the SDK for every component.
+
+//go:wasmexport tsubame_abi_version
+func exportVersion() int32 { return 1 }
+
+//go:wasmexport tsubame_step
+func exportStep() { step() }
