@@ -1,0 +1,427 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/lp"
+)
+
+// sender migrates an LP to the node at addr and returns once that node owns
+// it (node/transport backs it; an in-memory network backs unit tests).
+type sender interface {
+	Send(ctx context.Context, addr string, p *lp.Process) error
+}
+
+// directory tells which live nodes hold a component (node/cluster backs it).
+type directory interface {
+	holders(component string) []candidate
+	nodes() int
+}
+
+// candidate is one live holder the scheduler may pick.
+type candidate struct {
+	name, addr string
+	load       float64
+	inFlight   int // this gateway's LPs sent there and not back yet
+}
+
+// pickFunc returns the index of the chosen candidate, or -1 for none.
+type pickFunc func(cands []candidate) int
+
+// settings are the dispatch and limit knobs of a running gateway.
+type settings struct {
+	attempts       int
+	attemptTimeout time.Duration
+	maxInFlight    int
+	maxBody        int64
+	exposeTrace    bool
+	limits         lp.Limits
+}
+
+// Gateway turns HTTP requests into LPs and finished LPs into responses.
+type Gateway struct {
+	name string
+	set  settings
+	net  sender
+	dir  directory
+	pick pickFunc
+	log  *slog.Logger
+	mux  *http.ServeMux
+
+	mu      sync.Mutex
+	waiting map[lp.ID]*call
+	perPeer map[string]int
+
+	slots chan struct{} // one per request in flight
+	stats stats
+}
+
+// call is one request waiting for its LP to come back.
+type call struct {
+	done  chan *lp.Process // capacity 1; written once, by the first reply
+	peers []string         // where each acknowledged attempt went (under Gateway.mu)
+}
+
+// stats are the gateway's counters, shown by GET /healthz.
+type stats struct {
+	requests, replies, resends, duplicates atomic.Int64
+	noHolder, unavailable, timeouts, busy  atomic.Int64
+	tooLarge                               atomic.Int64
+}
+
+// newCore builds the request-handling part of a gateway.
+func newCore(name string, set settings, routes []Route, net sender, dir directory, pick pickFunc, log *slog.Logger) (*Gateway, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	g := &Gateway{
+		name: name, set: set, net: net, dir: dir, pick: pick, log: log,
+		mux:     http.NewServeMux(),
+		waiting: map[lp.ID]*call{},
+		perPeer: map[string]int{},
+		slots:   make(chan struct{}, set.maxInFlight),
+	}
+	g.mux.HandleFunc("GET "+healthPath, g.health)
+	for i, r := range routes {
+		rt, err := compileRoute(i, r)
+		if err != nil {
+			return nil, err
+		}
+		if err := handle(g.mux, rt.pattern, g.serveRoute(rt)); err != nil {
+			return nil, fmt.Errorf("route %d (%s): %w", i+1, rt.pattern, err)
+		}
+	}
+	return g, nil
+}
+
+// handle registers a pattern, turning ServeMux's panic on a bad or
+// conflicting pattern into an error.
+func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("%v", v)
+		}
+	}()
+	mux.Handle(pattern, h)
+	return nil
+}
+
+const healthPath = "/healthz"
+
+// Handler returns the gateway's HTTP handler: the routes and GET /healthz.
+func (g *Gateway) Handler() http.Handler { return g.mux }
+
+// Name returns the gateway's member name, the Origin of its LPs.
+func (g *Gateway) Name() string { return g.name }
+
+// health answers 200 when at least one node is live, 503 otherwise, with
+// the counters as "name value" lines.
+func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
+	n := g.dir.nodes()
+	g.mu.Lock()
+	waiting := len(g.waiting)
+	g.mu.Unlock()
+	status, first := http.StatusOK, "ok"
+	if n == 0 {
+		status, first = http.StatusServiceUnavailable, "no nodes"
+	}
+	w.Header().Set("Content-Type", defaultContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	s := &g.stats
+	fmt.Fprintf(w, "%s\nnodes %d\nin_flight %d\nrequests %d\nreplies %d\nresends %d\nlate_duplicates %d\n"+
+		"no_holder %d\nunavailable %d\ntimeouts %d\nbusy %d\ntoo_large %d\n",
+		first, n, waiting, s.requests.Load(), s.replies.Load(), s.resends.Load(), s.duplicates.Load(),
+		s.noHolder.Load(), s.unavailable.Load(), s.timeouts.Load(), s.busy.Load(), s.tooLarge.Load())
+}
+
+// serveRoute answers one request of rt: build the input, run the LP, write
+// the reply.
+func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		g.stats.requests.Add(1)
+		if r.ContentLength > g.set.maxBody {
+			g.tooLarge(w)
+			return
+		}
+		var body []byte
+		if rt.needBody {
+			var err error
+			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, g.set.maxBody))
+			if err != nil {
+				if errors.As(err, new(*http.MaxBytesError)) {
+					g.tooLarge(w)
+					return
+				}
+				httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: reading the request body: %v\n", err))
+				return
+			}
+		}
+		input := rt.input(r, body)
+		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max {
+			g.tooLarge(w)
+			return
+		}
+		select {
+		case g.slots <- struct{}{}:
+			defer func() { <-g.slots }()
+		default:
+			g.stats.busy.Add(1)
+			w.Header().Set("Retry-After", "1")
+			httpError(w, http.StatusServiceUnavailable,
+				fmt.Sprintf("tsubame: gateway busy: %d requests in flight\n", cap(g.slots)))
+			return
+		}
+		p, err := g.do(r.Context(), rt.Component, rt.Kind, input)
+		if err != nil {
+			var de *dispatchError
+			if errors.As(err, &de) {
+				httpError(w, de.status, de.Error()+"\n")
+				return
+			}
+			// The client went away; nobody reads this.
+			httpError(w, http.StatusServiceUnavailable, "tsubame: "+err.Error()+"\n")
+			return
+		}
+		g.stats.replies.Add(1)
+		g.writeReply(w, rt, p)
+	}
+}
+
+func (g *Gateway) tooLarge(w http.ResponseWriter) {
+	g.stats.tooLarge.Add(1)
+	httpError(w, http.StatusRequestEntityTooLarge,
+		fmt.Sprintf("tsubame: request too large: the body may be at most %d bytes\n", g.set.maxBody))
+}
+
+func httpError(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", defaultContentType)
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	io.WriteString(w, body)
+}
+
+// writeReply answers from a finished LP's root entry.
+func (g *Gateway) writeReply(w http.ResponseWriter, rt *route, p *lp.Process) {
+	if g.set.exposeTrace {
+		w.Header().Set("Tsubame-Trace", traceHeader(p))
+	}
+	w.Header().Set("Tsubame-Attempt", strconv.FormatUint(uint64(p.Attempt), 10))
+	root := p.Root()
+	if root.State == lp.StateFailed {
+		w.Header().Set("Tsubame-Code", strconv.FormatUint(uint64(root.ErrCode), 10))
+		httpError(w, failureStatus(root.ErrCode), failureBody(rt.Component, root.ErrCode, root.ErrMsg))
+		return
+	}
+	if rt.Output == outResponse {
+		res, err := parseResponse(root.Output)
+		if err != nil {
+			httpError(w, http.StatusBadGateway,
+				fmt.Sprintf("tsubame: %s replied with a malformed response envelope: %v\n", rt.Component, err))
+			return
+		}
+		for k, v := range res.header {
+			w.Header()[k] = v
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", defaultContentType)
+		}
+		w.WriteHeader(res.status)
+		w.Write(res.body)
+		return
+	}
+	w.Header().Set("Content-Type", rt.ContentType)
+	w.WriteHeader(http.StatusOK)
+	w.Write(root.Output)
+}
+
+// traceHeader lists the nodes that ran the LP's recorded steps, in order.
+func traceHeader(p *lp.Process) string {
+	var b strings.Builder
+	for i, s := range p.Trace {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(s.Node)
+	}
+	return b.String()
+}
+
+// dispatchError is a request that ended without a reply: the status and the
+// reason the client gets.
+type dispatchError struct {
+	status int
+	msg    string
+}
+
+func (e *dispatchError) Error() string { return e.msg }
+
+// errNoHolder: no live node holds the component.
+var errNoHolder = errors.New("no live node holds the component")
+
+// do runs one request as an LP and returns it finished. Each attempt sends a
+// fresh root entry under the same ID; the first reply of any attempt wins.
+func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) (*lp.Process, error) {
+	id := lp.NewID()
+	c := &call{done: make(chan *lp.Process, 1)}
+	g.mu.Lock()
+	g.waiting[id] = c
+	g.mu.Unlock()
+	defer g.forget(id, c)
+
+	// The LP's own deadline is the end of the last attempt: a slow earlier
+	// attempt may still win, and nobody works on it after we stop waiting.
+	timeout := g.set.attemptTimeout
+	deadline := time.Now().Add(time.Duration(g.set.attempts) * timeout)
+	var acked int
+	var lastErr error
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	for a := 0; a < g.set.attempts; a++ {
+		if a > 0 {
+			g.stats.resends.Add(1)
+		}
+		end := time.Now().Add(timeout)
+		p := &lp.Process{
+			ID: id, Origin: g.name, Attempt: uint32(a), Deadline: deadline.UnixNano(),
+			Entries: []lp.Entry{{Parent: lp.NoEntry, Target: component, Kind: kind, Input: input, State: lp.StateReady}},
+		}
+		peer, err := g.dispatch(ctx, p, end)
+		switch {
+		case err == nil:
+			acked++
+			g.mu.Lock()
+			c.peers = append(c.peers, peer)
+			g.perPeer[peer]++
+			g.mu.Unlock()
+		case errors.Is(err, errNoHolder) && acked == 0 && a == 0:
+			g.stats.noHolder.Add(1)
+			return nil, &dispatchError{http.StatusServiceUnavailable,
+				fmt.Sprintf("tsubame: no live node holds component %s", component)}
+		default:
+			lastErr = err
+			// Nobody took it: wait a little for membership to change
+			// rather than burn the remaining attempts at once.
+			end = time.Now().Add(min(timeout, retryPause))
+		}
+		timer.Reset(time.Until(end))
+		select {
+		case p := <-c.done:
+			return p, nil
+		case <-timer.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if acked > 0 {
+		g.stats.timeouts.Add(1)
+		return nil, &dispatchError{http.StatusGatewayTimeout,
+			fmt.Sprintf("tsubame: no reply from component %s: %d attempts of %s each timed out (%d sent)",
+				component, g.set.attempts, timeout, acked)}
+	}
+	g.stats.unavailable.Add(1)
+	if errors.Is(lastErr, errNoHolder) {
+		return nil, &dispatchError{http.StatusServiceUnavailable,
+			fmt.Sprintf("tsubame: no live node holds component %s", component)}
+	}
+	return nil, &dispatchError{http.StatusServiceUnavailable,
+		fmt.Sprintf("tsubame: no node accepted the request for component %s in %d attempts: %v",
+			component, g.set.attempts, lastErr)}
+}
+
+// retryPause is how long an attempt that no node accepted waits before the
+// next one.
+const retryPause = 50 * time.Millisecond
+
+// forget drops a finished or abandoned request.
+func (g *Gateway) forget(id lp.ID, c *call) {
+	g.mu.Lock()
+	if g.waiting[id] == c {
+		delete(g.waiting, id)
+	}
+	for _, peer := range c.peers {
+		if g.perPeer[peer]--; g.perPeer[peer] <= 0 {
+			delete(g.perPeer, peer)
+		}
+	}
+	g.mu.Unlock()
+}
+
+// dispatch sends p to a holder of its root component chosen by the
+// scheduler; a holder that refuses or cannot be reached is dropped and
+// another picked, until one acknowledges, none is left, or until passes.
+func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) (string, error) {
+	cands := g.dir.holders(p.Entries[0].Target)
+	if len(cands) == 0 {
+		return "", errNoHolder
+	}
+	g.mu.Lock()
+	for i := range cands {
+		cands[i].inFlight = g.perPeer[cands[i].name]
+	}
+	g.mu.Unlock()
+	var errs []error
+	for len(cands) > 0 {
+		i := g.pick(cands)
+		if i < 0 || i >= len(cands) {
+			break
+		}
+		c := cands[i]
+		sctx, cancel := context.WithDeadline(ctx, until)
+		err := g.net.Send(sctx, c.addr, p)
+		cancel()
+		if err == nil {
+			return c.name, nil
+		}
+		g.log.Debug("send refused or failed", "lp", p.ID, "attempt", p.Attempt, "node", c.name, "err", err)
+		errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
+		cands = append(cands[:i], cands[i+1:]...)
+		if ctx.Err() != nil || !time.Now().Before(until) {
+			break
+		}
+	}
+	if len(errs) == 0 {
+		return "", errors.New("the scheduler picked no holder")
+	}
+	return "", errors.Join(errs...)
+}
+
+// errNotFinished is AcceptLP's answer to an LP that still has work to do: a
+// gateway runs no components.
+var errNotFinished = errors.New("gateway runs no components")
+
+// accept takes a finished LP coming back to its origin. The first reply of
+// a request wins; anything else is a late duplicate, acknowledged and
+// dropped.
+func (g *Gateway) accept(from string, p *lp.Process) error {
+	if !p.Finished() {
+		return errNotFinished
+	}
+	if root := p.Root(); root == nil || !root.State.Finished() {
+		return errors.New("finished LP without a finished root entry")
+	}
+	g.mu.Lock()
+	c := g.waiting[p.ID]
+	if c != nil {
+		delete(g.waiting, p.ID)
+	}
+	g.mu.Unlock()
+	if c == nil {
+		g.stats.duplicates.Add(1)
+		g.log.Debug("late duplicate dropped", "lp", p.ID, "attempt", p.Attempt, "from", from)
+		return nil
+	}
+	c.done <- p // never blocks: the entry was removed under the lock, so this is the only write
+	return nil
+}
