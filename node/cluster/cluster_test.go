@@ -1,0 +1,244 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/lp"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// localMeta is a Meta a test can change while the member runs.
+type localMeta struct {
+	mu sync.Mutex
+	m  Meta
+}
+
+func (l *localMeta) get() Meta {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.m
+}
+
+func (l *localMeta) set(f func(*Meta)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f(&l.m)
+}
+
+func comps(names ...string) []Component {
+	out := make([]Component, len(names))
+	for i, n := range names {
+		out[i] = Component{Name: n, Hash: lp.Hash{byte(i + 1)}}
+	}
+	return out
+}
+
+func join(t *testing.T, name string, seeds []string, m Meta) (*Cluster, *localMeta) {
+	t.Helper()
+	lm := &localMeta{m: m}
+	c, err := Join(context.Background(), Config{Name: name, Bind: "127.0.0.1:0", Seeds: seeds, Logger: quiet}, lm.get)
+	if err != nil {
+		t.Fatalf("join %s: %v", name, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c, lm
+}
+
+// waitFor polls cond until it holds or 10s pass.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func names(ps []Peer) string {
+	var s []string
+	for _, p := range ps {
+		s = append(s, p.Name)
+	}
+	return strings.Join(s, ",")
+}
+
+func TestMembershipAndHolders(t *testing.T) {
+	a, _ := join(t, "a", nil, Meta{QUIC: "127.0.0.1:1001", Components: comps("echo", "relay"), Workers: 4})
+	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1002", Components: comps("echo"), Workers: 2, Load: 0.5, Queue: 3})
+	c, lc := join(t, "c", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1003", Workers: 1})
+	gw, _ := join(t, "gw", []string{b.Addr()}, Meta{QUIC: "127.0.0.1:1004", Gateway: true, Components: comps("echo")})
+
+	waitFor(t, "every member to see the three others fresh", func() bool {
+		return len(a.Peers()) == 3 && len(b.Peers()) == 3 && len(c.Peers()) == 3 && len(gw.Peers()) == 3
+	})
+	if got := names(gw.Holders("echo")); got != "a,b" {
+		t.Errorf("gw.Holders(echo) = %q, want a,b", got)
+	}
+	// A gateway never holds components, whatever it advertises.
+	if got := names(c.Holders("echo")); got != "a,b" {
+		t.Errorf("c.Holders(echo) = %q, want a,b (gateway excluded)", got)
+	}
+	if got := names(a.Holders("echo")); got != "b" {
+		t.Errorf("a.Holders(echo) = %q, want b (self excluded)", got)
+	}
+	if got := names(c.Holders("nothing")); got != "" {
+		t.Errorf("Holders(nothing) = %q", got)
+	}
+	p, ok := c.Peer("b")
+	if !ok {
+		t.Fatal("c does not know b")
+	}
+	if p.Meta.QUIC != "127.0.0.1:1002" || p.Meta.Load != 0.5 || p.Meta.Queue != 3 || p.Meta.Workers != 2 || p.Meta.Gateway {
+		t.Errorf("c sees b as %+v", p.Meta)
+	}
+	if p, ok := a.Peer("gw"); !ok || !p.Meta.Gateway || p.Meta.QUIC != "127.0.0.1:1004" {
+		t.Errorf("a sees gw as %+v, %v", p, ok)
+	}
+	if p, ok := a.Peer("a"); !ok || p.Meta.QUIC != "127.0.0.1:1001" {
+		t.Errorf("Peer(self) = %+v, %v", p, ok)
+	}
+
+	// Changes to local() spread with the next reports.
+	lc.set(func(m *Meta) { m.Components = comps("echo"); m.Load = 1.5 })
+	waitFor(t, "c's new component to reach a", func() bool { return names(a.Holders("echo")) == "b,c" })
+	if p, _ := a.Peer("c"); p.Meta.Load != 1.5 {
+		t.Errorf("a sees c's load as %v, want 1.5", p.Meta.Load)
+	}
+
+	// A member that leaves drops out of everyone's view.
+	if err := b.Leave(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to drop out", func() bool {
+		_, known := a.Peer("b")
+		return !known && names(gw.Holders("echo")) == "a,c"
+	})
+}
+
+// A member that stops reporting (crashed, or too busy to report) stops being
+// a candidate within StaleAfter, before failure detection removes it.
+func TestStaleReportsExcluded(t *testing.T) {
+	a, _ := join(t, "a", nil, Meta{QUIC: "q-a", Components: comps("x")})
+	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "q-b", Components: comps("x")})
+	waitFor(t, "a to see b", func() bool { return len(a.Holders("x")) == 1 })
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "b to go stale at a", func() bool { return len(a.Holders("x")) == 0 && len(a.Peers()) == 0 })
+	waitFor(t, "failure detection to remove b", func() bool { _, ok := a.Peer("b"); return !ok })
+}
+
+// A component list too large for one UDP report travels over the reliable
+// channel, and a change of it reaches the others.
+func TestLargeComponentList(t *testing.T) {
+	var many []string
+	for i := range 60 {
+		many = append(many, fmt.Sprintf("component-with-a-long-name-%02d", i))
+	}
+	a, la := join(t, "a", nil, Meta{QUIC: "q-a", Components: comps(many...)})
+	if n := len((&report{Components: comps(many...)}).append(nil, true)); n <= maxInlineReport {
+		t.Fatalf("test list encodes to %d bytes, want > %d", n, maxInlineReport)
+	}
+	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "q-b"})
+	waitFor(t, "b to learn a's 60 components", func() bool {
+		p, ok := b.Peer("a")
+		return ok && len(p.Meta.Components) == 60 && len(b.Holders(many[59])) == 1
+	})
+	la.set(func(m *Meta) { m.Components = comps(append([]string{"zz-new"}, many...)...) })
+	waitFor(t, "b to learn a's new list", func() bool { return len(b.Holders("zz-new")) == 1 })
+}
+
+func TestSeedUnreachableThenRetry(t *testing.T) {
+	// A seed that is not up yet: the member runs alone and joins later.
+	a, _ := join(t, "a", nil, Meta{QUIC: "q-a"})
+	addr := a.Addr()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lm := &localMeta{m: Meta{QUIC: "q-b"}}
+	b, err := Join(context.Background(), Config{Name: "b", Bind: "127.0.0.1:0", Seeds: []string{addr}, RejoinRetry: 50 * time.Millisecond, Logger: quiet}, lm.get)
+	if err != nil {
+		t.Fatalf("join with an unreachable seed: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	// Bring a member up on the seed's address.
+	lm2 := &localMeta{m: Meta{QUIC: "q-a2"}}
+	a2, err := Join(context.Background(), Config{Name: "a2", Bind: addr, Logger: quiet}, lm2.get)
+	if err != nil {
+		t.Skipf("could not rebind %s: %v", addr, err)
+	}
+	t.Cleanup(func() { _ = a2.Close() })
+	waitFor(t, "b to join through the retried seed", func() bool { _, ok := b.Peer("a2"); return ok })
+}
+
+func TestJoinErrors(t *testing.T) {
+	if _, err := Join(context.Background(), Config{Bind: "127.0.0.1:0"}, func() Meta { return Meta{} }); err == nil {
+		t.Error("Join accepted an empty name")
+	}
+	if _, err := Join(context.Background(), Config{Name: "x", Bind: "nonsense"}, func() Meta { return Meta{} }); err == nil || !strings.Contains(err.Error(), "nonsense") {
+		t.Errorf("bad bind address: %v", err)
+	}
+}
+
+func TestReportRoundTrip(t *testing.T) {
+	r := &report{Name: "n1", Epoch: 7, Seq: 9, Load: 0.75, Queue: 5, Workers: 8, Components: comps("a", "b")}
+	r.Digest = digest(r.Components)
+	got, err := decodeReport(r.append(nil, true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != "n1" || got.Seq != 9 || got.Load != 0.75 || got.Queue != 5 || got.Workers != 8 || !got.HasComps || len(got.Components) != 2 || got.Components[1] != r.Components[1] {
+		t.Errorf("round trip: %+v", got)
+	}
+	light, err := decodeReport(r.append(nil, false))
+	if err != nil || light.HasComps || light.Digest != r.Digest {
+		t.Errorf("light report: %+v, %v", light, err)
+	}
+	m, err := decodeMeta(nodeMeta{QUIC: "127.0.0.1:4433", Gateway: true}.encode())
+	if err != nil || m.QUIC != "127.0.0.1:4433" || !m.Gateway {
+		t.Errorf("meta round trip: %+v, %v", m, err)
+	}
+}
+
+// Every truncation and a few corruptions of a valid report are rejected
+// without a panic.
+func TestReportMalformed(t *testing.T) {
+	r := &report{Name: "n1", Load: 0.5, Components: comps("a")}
+	r.Digest = digest(r.Components)
+	b := r.append(nil, true)
+	for i := range b {
+		if _, err := decodeReport(b[:i]); err == nil {
+			t.Errorf("truncated to %d bytes: accepted", i)
+		}
+	}
+	bad := append([]byte(nil), b...)
+	bad[len(bad)-1] ^= 0xff // hash byte: digest mismatch
+	if _, err := decodeReport(bad); err == nil {
+		t.Error("digest mismatch accepted")
+	}
+	nan := &report{Name: "n", Load: -1}
+	if _, err := decodeReport(nan.append(nil, false)); err == nil {
+		t.Error("negative load accepted")
+	}
+}
+
+func FuzzDecodeReport(f *testing.F) {
+	r := &report{Name: "n1", Load: 0.5, Components: comps("a", "b")}
+	r.Digest = digest(r.Components)
+	f.Add(r.append(nil, true))
+	f.Add(r.append(nil, false))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = decodeReport(b)
+		_, _ = decodeMeta(b)
+	})
+}
