@@ -338,23 +338,11 @@ func (c *Cluster) Members() []Peer {
 // Leave tells the cluster this member is going, waits (bounded by ctx, at
 // most a second) for that to spread, and stops gossip. Idempotent.
 func (c *Cluster) Leave(ctx context.Context) error {
-	c.leaveMu.Lock()
-	defer c.leaveMu.Unlock()
-	if c.left {
-		return nil
-	}
-	c.left = true
-	close(c.stop)
 	timeout := time.Second
 	if d, ok := ctx.Deadline(); ok {
 		timeout = min(timeout, max(time.Until(d), time.Millisecond))
 	}
-	err := c.ml.Leave(timeout)
-	if serr := c.ml.Shutdown(); err == nil {
-		err = serr
-	}
-	c.done.Wait()
-	if err != nil {
+	if err := c.stopGossip(func() error { return c.ml.Leave(timeout) }); err != nil {
 		return fmt.Errorf("cluster: leave: %w", err)
 	}
 	return nil
@@ -363,6 +351,11 @@ func (c *Cluster) Leave(ctx context.Context) error {
 // Close stops gossip without telling anyone, as a crash would: the others
 // notice through failure detection. For tests of failure handling.
 func (c *Cluster) Close() error {
+	return c.stopGossip(func() error { return nil })
+}
+
+// stopGossip runs leave (once), then shuts memberlist and our loops down.
+func (c *Cluster) stopGossip(leave func() error) error {
 	c.leaveMu.Lock()
 	defer c.leaveMu.Unlock()
 	if c.left {
@@ -370,7 +363,10 @@ func (c *Cluster) Close() error {
 	}
 	c.left = true
 	close(c.stop)
-	err := c.ml.Shutdown()
+	err := leave()
+	if serr := c.ml.Shutdown(); err == nil {
+		err = serr
+	}
 	c.done.Wait()
 	return err
 }
