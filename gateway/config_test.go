@@ -1,0 +1,77 @@
+package gateway
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadExampleConfig(t *testing.T) {
+	c, err := LoadConfig("../testdata/gateway.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	def := DefaultConfig()
+	if c.HTTP != def.HTTP || c.Dispatch != def.Dispatch || c.QUIC != def.QUIC {
+		t.Errorf("the example's documented defaults differ from DefaultConfig:\n%+v\n%+v", c, def)
+	}
+	if len(c.Routes) != 2 || c.Routes[0].Input != "query:name" || c.Routes[1].Headers[1] != "Accept" {
+		t.Errorf("routes %+v", c.Routes)
+	}
+	abs, _ := filepath.Abs("../testdata/ca.crt")
+	if got, _ := filepath.Abs(c.TLS.CAFile); got != abs {
+		t.Errorf("ca_file %q not resolved against the config's directory (%q)", c.TLS.CAFile, abs)
+	}
+}
+
+func writeConfig(t *testing.T, text string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gw.toml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const minimalRoute = `
+[[route]]
+path = "/hello"
+component = "hello"
+kind = "hello"
+`
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"[http]\nlisen = \"x\"\n" + minimalRoute, ":2: unknown key \"http.lisen\""},
+		{minimalRoute + "input_mode = \"body\"\n", ":6: unknown key \"route.input_mode\""},
+		{"[dispatch]\nattempts = \"three\"\n" + minimalRoute, "line 2"},
+		{"[dispatch]\nattempt_timeout = \"soon\"\n" + minimalRoute, "attempt_timeout"},
+		{"[dispatch]\nattempts = 0\n" + minimalRoute, "dispatch.attempts: is 0"},
+		{"[dispatch]\npolicy = \"fastest\"\n" + minimalRoute, "dispatch.policy"},
+		{"[http]\ntcp = \"https\"\n" + minimalRoute, "http.tcp"},
+		{"[http]\ncert_file = \"a.crt\"\n" + minimalRoute, "set together"},
+		{"[http]\nmax_body_bytes = 2000000\n" + minimalRoute, "http.max_body_bytes"},
+		{"[http]\nread_header_timeout = \"0s\"\n" + minimalRoute, "slow client"},
+		{"name = \"gw\"\n", "no routes"},
+		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", "route 1 (/x): input \"path:id\" names no wildcard"},
+		{"name = \"gw\"\nlisten = = 1\n", "line 2"},
+	} {
+		path := writeConfig(t, tc.text)
+		_, err := LoadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%q:\n error %v\n want it to name %s and contain %q", tc.text, err, path, tc.want)
+		}
+	}
+}
+
+func TestConfigDurations(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, "[dispatch]\nattempt_timeout = \"250ms\"\n"+minimalRoute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Dispatch.AttemptTimeout != 250*time.Millisecond {
+		t.Errorf("attempt_timeout = %s", c.Dispatch.AttemptTimeout)
+	}
+}
