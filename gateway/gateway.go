@@ -44,6 +44,7 @@ type settings struct {
 	attemptTimeout time.Duration
 	maxInFlight    int
 	maxBody        int64
+	readTimeout    time.Duration
 	exposeTrace    bool
 	limits         lp.Limits
 }
@@ -156,6 +157,10 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		}
 		var body []byte
 		if rt.needBody {
+			if r.ProtoMajor == 3 && g.set.readTimeout > 0 {
+				// http3 has no server-wide ReadTimeout; bound a slow body here.
+				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.set.readTimeout))
+			}
 			var err error
 			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, g.set.maxBody))
 			if err != nil {
