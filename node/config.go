@@ -1,0 +1,458 @@
+package node
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/sched"
+)
+
+// Config is a node's configuration, as read from TOML by LoadConfig. Every
+// field's default is in DefaultConfig and docs/config.md.
+type Config struct {
+	// Name identifies the node in the cluster and in LP traces. Default: the
+	// host name.
+	Name string `toml:"name"`
+	// Listen is the QUIC address LPs arrive on.
+	Listen string `toml:"listen"`
+	// Gossip is the membership (memberlist) address, UDP and TCP.
+	Gossip string `toml:"gossip"`
+	// Admin is the HTTP address of /v1/status and /healthz; "off" disables it.
+	Admin string `toml:"admin"`
+	// DataDir keeps the compiled-module cache; "" keeps it in memory.
+	DataDir string `toml:"data_dir"`
+	// Workers run steps; Queue bounds the LPs waiting for one.
+	Workers int `toml:"workers"`
+	Queue   int `toml:"queue"`
+	// Seeds are gossip addresses of members to join through.
+	Seeds []string `toml:"seeds"`
+	// Components maps a component name to the module file loaded at start.
+	Components map[string]string `toml:"components"`
+
+	Scheduler  SchedulerConfig  `toml:"scheduler"`
+	Membership MembershipConfig `toml:"membership"`
+	TLS        TLSConfig        `toml:"tls"`
+	Limits     LimitsConfig     `toml:"limits"`
+}
+
+// SchedulerConfig says where the next step of an LP runs.
+type SchedulerConfig struct {
+	// Policy picks among remote holders: "p2c", "weighted-random" or
+	// "round-robin".
+	Policy string `toml:"policy"`
+	// A node counts as overloaded, and sends work away even when it holds the
+	// next component, when its load is at least OverloadMin and above
+	// OverloadRatio times the mean load of the other holders.
+	OverloadRatio float64 `toml:"overload_ratio"`
+	OverloadMin   float64 `toml:"overload_min"`
+	// StaleAfter: a peer whose last load report is older is no candidate.
+	StaleAfter time.Duration `toml:"stale_after"`
+	// Attempts bounds how many holders one migration tries.
+	Attempts int `toml:"attempts"`
+	// CPUWeight is how much process CPU use adds to the load figure:
+	// load = (queued + running) / workers + CPUWeight * cpu, cpu in [0, 1].
+	CPUWeight float64 `toml:"cpu_weight"`
+}
+
+// MembershipConfig tunes gossip and failure detection (see package cluster).
+type MembershipConfig struct {
+	ReportInterval time.Duration `toml:"report_interval"`
+	ProbeInterval  time.Duration `toml:"probe_interval"`
+	ProbeTimeout   time.Duration `toml:"probe_timeout"`
+	GossipInterval time.Duration `toml:"gossip_interval"`
+	SuspicionMult  int           `toml:"suspicion_mult"`
+	// Key, base64 of 16, 24 or 32 bytes, encrypts gossip; every member
+	// needs the same one. Default: none.
+	Key string `toml:"key"`
+}
+
+// TLSConfig names the PEM files of the cluster CA and this node's certificate.
+type TLSConfig struct {
+	CA   string `toml:"ca"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// LimitsConfig bounds what one step and one LP may use. Values below the
+// ABI's guarantees (abi/ABI.md §5) are refused.
+type LimitsConfig struct {
+	StepTimeout time.Duration `toml:"step_timeout"`
+	MemoryPages uint32        `toml:"memory_pages"`
+	MaxLPBytes  int           `toml:"max_lp_bytes"`
+	MaxInput    int           `toml:"max_input"`
+	MaxCont     int           `toml:"max_cont"`
+	MaxEntries  int           `toml:"max_entries"`
+	MaxDepth    int           `toml:"max_depth"`
+	MaxTrace    int           `toml:"max_trace"`
+}
+
+// DefaultPolicy is the scheduler policy a node uses unless configured; the
+// scheduler-quality benchmark chose it (docs/RATIONALE.md).
+const DefaultPolicy = sched.P2C
+
+// DefaultConfig returns a configuration with every default filled in except
+// Name and Workers, which depend on the machine (see withDefaults).
+func DefaultConfig() Config {
+	return Config{
+		Listen: "127.0.0.1:7450",
+		Gossip: "127.0.0.1:7946",
+		Admin:  "127.0.0.1:7480",
+		Scheduler: SchedulerConfig{
+			Policy:        DefaultPolicy,
+			OverloadRatio: 1.5,
+			OverloadMin:   1.0,
+			StaleAfter:    cluster.DefaultStaleAfter,
+			Attempts:      3,
+			CPUWeight:     0.25,
+		},
+		Membership: MembershipConfig{
+			ReportInterval: cluster.DefaultReportInterval,
+			ProbeInterval:  cluster.DefaultProbeInterval,
+			ProbeTimeout:   cluster.DefaultProbeTimeout,
+			GossipInterval: cluster.DefaultGossipInterval,
+			SuspicionMult:  cluster.DefaultSuspicionMult,
+		},
+		Limits: LimitsConfig{
+			StepTimeout: time.Second,
+			MemoryPages: 1024,
+			MaxLPBytes:  lp.DefaultLimits.MaxTotal,
+			MaxInput:    lp.DefaultLimits.MaxBytes,
+			MaxCont:     lp.DefaultLimits.MaxCont,
+			MaxEntries:  lp.DefaultLimits.MaxEntries,
+			MaxDepth:    lp.DefaultLimits.MaxDepth,
+			MaxTrace:    lp.DefaultLimits.MaxTrace,
+		},
+	}
+}
+
+// queuePerWorker sizes the default run queue: deep enough to ride out a
+// burst between two load reports, shallow enough that an overloaded node
+// refuses (and the sender re-picks) instead of hoarding work.
+const queuePerWorker = 64
+
+// withDefaults fills the machine-dependent defaults.
+func (c Config) withDefaults() Config {
+	if c.Name == "" {
+		c.Name, _ = os.Hostname()
+	}
+	if c.Workers == 0 {
+		c.Workers = runtime.GOMAXPROCS(0)
+	}
+	if c.Queue == 0 {
+		c.Queue = queuePerWorker * c.Workers
+	}
+	return c
+}
+
+// LpLimits returns the LP limits the node enforces.
+func (c Config) LpLimits() lp.Limits {
+	l := lp.DefaultLimits
+	l.MaxTotal = c.Limits.MaxLPBytes
+	l.MaxBytes = c.Limits.MaxInput
+	l.MaxCont = c.Limits.MaxCont
+	l.MaxEntries = c.Limits.MaxEntries
+	l.MaxDepth = c.Limits.MaxDepth
+	l.MaxTrace = c.Limits.MaxTrace
+	return l
+}
+
+// Validate reports every problem with c at once, each naming its key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if c.Name != "" && !abi.ValidName(c.Name) {
+		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)
+	}
+	for key, addr := range map[string]string{"listen": c.Listen, "gossip": c.Gossip} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port: %v", addr, err)
+		}
+	}
+	if c.Admin != "off" {
+		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
+			bad("admin", "%q is not host:port or \"off\": %v", c.Admin, err)
+		}
+	}
+	if c.Workers < 0 {
+		bad("workers", "%d is negative", c.Workers)
+	}
+	if c.Queue < 0 {
+		bad("queue", "%d is negative", c.Queue)
+	}
+	names := make([]string, 0, len(c.Components))
+	for n := range c.Components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !abi.ValidName(n) {
+			bad("components."+n, "%q is not a valid component name", n)
+		}
+		if c.Components[n] == "" {
+			bad("components."+n, "empty module path")
+		}
+	}
+	s := c.Scheduler
+	if _, err := sched.New(s.Policy); err != nil {
+		bad("scheduler.policy", "%v", err)
+	}
+	if s.OverloadRatio < 1 {
+		bad("scheduler.overload_ratio", "%v is below 1", s.OverloadRatio)
+	}
+	if s.OverloadMin < 0 {
+		bad("scheduler.overload_min", "%v is negative", s.OverloadMin)
+	}
+	if s.StaleAfter <= 0 {
+		bad("scheduler.stale_after", "%v is not positive", s.StaleAfter)
+	}
+	if s.Attempts < 1 {
+		bad("scheduler.attempts", "%d is below 1", s.Attempts)
+	}
+	if s.CPUWeight < 0 || s.CPUWeight > 1 {
+		bad("scheduler.cpu_weight", "%v is outside [0, 1]", s.CPUWeight)
+	}
+	m := c.Membership
+	for key, d := range map[string]time.Duration{
+		"membership.report_interval": m.ReportInterval, "membership.probe_interval": m.ProbeInterval,
+		"membership.probe_timeout": m.ProbeTimeout, "membership.gossip_interval": m.GossipInterval,
+	} {
+		if d <= 0 {
+			bad(key, "%v is not positive", d)
+		}
+	}
+	if m.ReportInterval > 0 && s.StaleAfter > 0 && s.StaleAfter < 2*m.ReportInterval {
+		bad("scheduler.stale_after", "%v is under twice membership.report_interval (%v): one lost report would drop every peer", s.StaleAfter, m.ReportInterval)
+	}
+	if m.SuspicionMult < 1 {
+		bad("membership.suspicion_mult", "%d is below 1", m.SuspicionMult)
+	}
+	if _, err := m.secretKey(); err != nil {
+		bad("membership.key", "%v", err)
+	}
+	t := c.TLS
+	if (t.CA == "") != (t.Cert == "") || (t.CA == "") != (t.Key == "") {
+		bad("tls", "ca, cert and key go together (set all three or none)")
+	}
+	l := c.Limits
+	floor := func(key string, got, min int) {
+		if got < min {
+			bad("limits."+key, "%d is below the ABI's guarantee of %d", got, min)
+		}
+	}
+	if l.StepTimeout < time.Second {
+		bad("limits.step_timeout", "%v is below the ABI's guarantee of 1s", l.StepTimeout)
+	}
+	floor("memory_pages", int(l.MemoryPages), 1024)
+	if l.MemoryPages > 65536 {
+		bad("limits.memory_pages", "%d exceeds 65536 (4 GiB, all of wasm32)", l.MemoryPages)
+	}
+	floor("max_input", l.MaxInput, abi.MaxInput)
+	floor("max_cont", l.MaxCont, abi.MaxCont)
+	floor("max_entries", l.MaxEntries, abi.MaxEntries)
+	floor("max_depth", l.MaxDepth, abi.MaxDepth)
+	floor("max_lp_bytes", l.MaxLPBytes, 2*abi.MaxInput)
+	if l.MaxTrace < 0 {
+		bad("limits.max_trace", "%d is negative", l.MaxTrace)
+	}
+	return errors.Join(errs...)
+}
+
+func (m MembershipConfig) secretKey() ([]byte, error) {
+	if m.Key == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(m.Key)
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	if n := len(k); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("%d bytes, want 16, 24 or 32", n)
+	}
+	return k, nil
+}
+
+// ConfigError is a problem with a config file: where it is and what.
+type ConfigError struct {
+	File string
+	Line int    // 0 when unknown
+	Key  string // dotted key, "" when unknown
+	Err  error
+}
+
+func (e *ConfigError) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":" + strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key + ": ")
+	}
+	b.WriteString(e.Err.Error())
+	return b.String()
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// toml's type errors read `toml: line N (last key "k"): msg`.
+var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
+
+// LoadConfig reads the TOML file at path strictly: an unknown key, a value of
+// the wrong type or an invalid value is an error naming the file, the line
+// (when it can be found) and the key. Relative file paths in the config
+// (components, tls, data_dir) are resolved against the file's directory.
+func LoadConfig(path string) (Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("read config: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig on bytes already read; name is used in errors
+// and to resolve relative paths.
+func ParseConfig(name string, data []byte) (Config, error) {
+	c := DefaultConfig()
+	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Config{}, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Err: errors.New(pe.Message)}
+		}
+		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
+			line, _ := strconv.Atoi(m[1])
+			return Config{}, &ConfigError{File: name, Line: line, Key: m[2], Err: errors.New(m[3])}
+		}
+		return Config{}, &ConfigError{File: name, Err: err}
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var errs []error
+		for _, k := range und {
+			// A table's own undecoded children are listed too; name the
+			// outermost unknown key only.
+			if len(k) > 1 && contains(und, k[:len(k)-1]) {
+				continue
+			}
+			errs = append(errs, &ConfigError{File: name, Line: keyLine(data, k), Key: k.String(), Err: errors.New("unknown key")})
+		}
+		return Config{}, errors.Join(errs...)
+	}
+	if err := c.Validate(); err != nil {
+		var errs []error
+		for _, e := range unjoin(err) {
+			key, msg, _ := strings.Cut(e.Error(), ": ")
+			errs = append(errs, &ConfigError{File: name, Line: keyLine(data, strings.Split(key, ".")), Key: key, Err: errors.New(msg)})
+		}
+		return Config{}, errors.Join(errs...)
+	}
+	dir, err := filepath.Abs(filepath.Dir(name))
+	if err != nil {
+		return Config{}, fmt.Errorf("config %s: %w", name, err)
+	}
+	c.resolve(dir)
+	return c, nil
+}
+
+func contains(keys []toml.Key, k toml.Key) bool {
+	for _, x := range keys {
+		if x.String() == k.String() {
+			return true
+		}
+	}
+	return false
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
+}
+
+// resolve makes the config's file paths relative to dir absolute.
+func (c *Config) resolve(dir string) {
+	abs := func(p string) string {
+		if p == "" || filepath.IsAbs(p) {
+			return p
+		}
+		return filepath.Join(dir, p)
+	}
+	for n, p := range c.Components {
+		c.Components[n] = abs(p)
+	}
+	c.TLS.CA, c.TLS.Cert, c.TLS.Key = abs(c.TLS.CA), abs(c.TLS.Cert), abs(c.TLS.Key)
+	c.DataDir = abs(c.DataDir)
+}
+
+// keyLine finds the line defining key in a TOML document, or 0. BurntSushi
+// toml keeps key positions private, so this is a small line scanner: it
+// tracks [table] headers and matches bare or quoted keys, dotted or not. It
+// only has to be right for the keys of a file that already parsed.
+func keyLine(data []byte, key []string) int {
+	var table []string
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(nil, len(data)+1)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || line[0] == '#' {
+			continue
+		}
+		if strings.HasPrefix(line, "[") {
+			inner := strings.Trim(strings.SplitN(line, "#", 2)[0], " \t[]")
+			table = splitKey(inner)
+			if equalKeys(table, key) {
+				return n // the table itself is the key
+			}
+			continue
+		}
+		lhs, _, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		full := append(append([]string(nil), table...), splitKey(lhs)...)
+		if equalKeys(full, key) || (len(full) > len(key) && equalKeys(full[:len(key)], key)) {
+			return n
+		}
+	}
+	return 0
+}
+
+func splitKey(s string) []string {
+	var parts []string
+	for _, p := range strings.Split(s, ".") {
+		parts = append(parts, strings.Trim(strings.TrimSpace(p), `"'`))
+	}
+	return parts
+}
+
+func equalKeys(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
