@@ -281,6 +281,14 @@ func (p *Process) Call(target, kind string, input, cont []byte, lim Limits) erro
 	if len(input) > lim.MaxBytes {
 		return &LimitError{What: "input bytes", Got: len(input), Limit: lim.MaxBytes}
 	}
+	// Names are checked here, not only by the decoder, so that a bad call
+	// fails at the step that made it rather than at the next migration.
+	if target == "" || kind == "" {
+		return errors.New("lp: call needs a target and a kind")
+	}
+	if n := max(len(target), len(kind)); n > lim.MaxName {
+		return &LimitError{What: "name bytes", Got: n, Limit: lim.MaxName}
+	}
 	e.State, e.Cont = StateWaiting, cont
 	p.Entries = append(p.Entries, Entry{Parent: p.Active, Target: target, Kind: kind, Input: input, State: StateReady})
 	p.Active = int32(len(p.Entries) - 1)
@@ -361,15 +369,19 @@ func (p *Process) Validate() error {
 	if p.Active < NoEntry || p.Active >= n {
 		return fmt.Errorf("lp: active entry %d out of range [0,%d)", p.Active, n)
 	}
+	// Parents first: the chain walk below relies on them pointing backwards
+	// (a forward or self parent would index out of range or loop forever).
+	for i := int32(1); i < n; i++ {
+		if e := &p.Entries[i]; e.Parent < 0 || e.Parent >= i {
+			return fmt.Errorf("lp: entry %d has parent %d, want one in [0,%d)", i, e.Parent, i)
+		}
+	}
 	onChain := make([]bool, n)
 	for i := p.Active; i != NoEntry; i = p.Entries[i].Parent {
 		onChain[i] = true
 	}
 	for i := int32(0); i < n; i++ {
 		e := &p.Entries[i]
-		if i > 0 && (e.Parent < 0 || e.Parent >= i) {
-			return fmt.Errorf("lp: entry %d has parent %d, want one in [0,%d)", i, e.Parent, i)
-		}
 		if e.Target == "" || e.Kind == "" {
 			return fmt.Errorf("lp: entry %d has an empty target or kind", i)
 		}
