@@ -3,8 +3,10 @@ package gateway
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,33 +14,56 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/sched"
 )
 
 // Config is a gateway's configuration: the TOML file of `tsubame gateway
 // --config FILE`, documented key by key in docs/gateway.md and
-// testdata/gateway.toml. Start from DefaultConfig.
+// testdata/gateway.toml. The cluster-facing keys (name, listen, gossip,
+// seeds, [tls], [membership]) mean what they mean in a node's file. Start
+// from DefaultConfig.
 type Config struct {
 	// Name is the gateway's member name and the Origin of its LPs. Default:
 	// the common name of the cluster certificate.
-	Name     string         `toml:"name"`
-	HTTP     HTTPConfig     `toml:"http"`
-	QUIC     QUICConfig     `toml:"quic"`
-	Cluster  ClusterConfig  `toml:"cluster"`
-	TLS      TLSFiles       `toml:"tls"`
-	Dispatch DispatchConfig `toml:"dispatch"`
-	Routes   []Route        `toml:"route"`
+	Name string `toml:"name"`
+	// Listen is the QUIC address finished LPs come back to.
+	Listen string `toml:"listen"`
+	// Gossip is the membership (memberlist) address, UDP and TCP.
+	Gossip string `toml:"gossip"`
+	// Seeds are gossip addresses of nodes to join through.
+	Seeds      []string         `toml:"seeds"`
+	TLS        TLSFiles         `toml:"tls"`
+	Membership MembershipConfig `toml:"membership"`
+	HTTP       HTTPConfig       `toml:"http"`
+	Dispatch   DispatchConfig   `toml:"dispatch"`
+	Routes     []Route          `toml:"route"`
+}
+
+// TLSFiles are the cluster's mutual-TLS PEM files, as `tsubame ca` writes
+// them.
+type TLSFiles struct {
+	CA   string `toml:"ca"`
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+}
+
+// MembershipConfig is what a gateway must share with the nodes' membership.
+type MembershipConfig struct {
+	// Key, base64 of 16, 24 or 32 bytes, encrypts gossip: the cluster's key.
+	Key string `toml:"key"`
 }
 
 // HTTPConfig is the client-facing side.
 type HTTPConfig struct {
 	// Listen is the TCP address; HTTP/3 listens on UDP at the same port.
 	Listen string `toml:"listen"`
-	// CertFile and KeyFile hold the certificate clients see (PEM). Without
-	// them the gateway serves plain HTTP/1.1 only.
-	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
+	// Cert and Key hold the certificate clients see (PEM). Without them the
+	// gateway serves plain HTTP/1.1 only.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
 	// TCP is "auto" (HTTPS with HTTP/2 and HTTP/1.1 when a certificate is
 	// set, plain HTTP/1.1 otherwise), "https" (require a certificate) or
 	// "http" (plain HTTP/1.1 even with a certificate, which then serves
@@ -60,25 +85,6 @@ type HTTPConfig struct {
 	ExposeTrace bool `toml:"expose_trace"`
 }
 
-// QUICConfig is the cluster-facing transport.
-type QUICConfig struct {
-	Listen string `toml:"listen"` // UDP address LPs come back to
-}
-
-// ClusterConfig is membership.
-type ClusterConfig struct {
-	Bind  string   `toml:"bind"`  // gossip address
-	Seeds []string `toml:"seeds"` // gossip addresses of nodes to join through
-}
-
-// TLSFiles are the cluster's mutual-TLS files (PEM), as `tsubame ca` writes
-// them.
-type TLSFiles struct {
-	CAFile   string `toml:"ca_file"`
-	CertFile string `toml:"cert_file"`
-	KeyFile  string `toml:"key_file"`
-}
-
 // DispatchConfig says how requests become LPs on nodes.
 type DispatchConfig struct {
 	// Policy picks the first node among a component's holders.
@@ -89,12 +95,17 @@ type DispatchConfig struct {
 	AttemptTimeout time.Duration `toml:"attempt_timeout"`
 	// MaxInFlight bounds requests in flight; beyond it clients get 503.
 	MaxInFlight int `toml:"max_in_flight"`
+	// StaleAfter: a node whose last load report is older is no candidate
+	// (the nodes' scheduler.stale_after).
+	StaleAfter time.Duration `toml:"stale_after"`
 }
 
 // DefaultConfig returns a configuration with every default set and no
 // routes. Every default and its reason is in docs/gateway.md.
 func DefaultConfig() Config {
 	return Config{
+		Listen: "127.0.0.1:0",
+		Gossip: "127.0.0.1:0",
 		HTTP: HTTPConfig{
 			Listen:            "127.0.0.1:8080",
 			TCP:               "auto",
@@ -105,13 +116,12 @@ func DefaultConfig() Config {
 			ReadTimeout:       30 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
-		QUIC:    QUICConfig{Listen: "127.0.0.1:0"},
-		Cluster: ClusterConfig{Bind: "127.0.0.1:0"},
 		Dispatch: DispatchConfig{
 			Policy:         sched.P2C,
 			Attempts:       3,
 			AttemptTimeout: 2 * time.Second,
 			MaxInFlight:    4096,
+			StaleAfter:     cluster.DefaultStaleAfter,
 		},
 	}
 }
@@ -119,24 +129,37 @@ func DefaultConfig() Config {
 // maxAttempts bounds resends: each one is a full re-execution.
 const maxAttempts = 10
 
-// Validate checks c, naming the key at fault.
+// problem is one invalid value: its key and, for a route, which one.
+type problem struct {
+	key   string // dotted TOML key
+	route int    // 1-based [[route]] number; 0 if not about a route
+	err   error
+}
+
+func (p *problem) Error() string {
+	if p.route > 0 {
+		return p.err.Error() // compileRoute names the route
+	}
+	return p.key + ": " + p.err.Error()
+}
+
+func (p *problem) Unwrap() error { return p.err }
+
+// Validate reports every problem with c at once, each naming its key.
 func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, a ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, a...)))
+		errs = append(errs, &problem{key: key, err: fmt.Errorf(format, a...)})
 	}
 	h := c.HTTP
-	if h.Listen == "" {
-		bad("http.listen", "is empty")
-	}
-	if (h.CertFile == "") != (h.KeyFile == "") {
-		bad("http.cert_file", "cert_file and key_file must be set together")
+	if (h.Cert == "") != (h.Key == "") {
+		bad("http.cert", "cert and key go together (set both or neither)")
 	}
 	switch h.TCP {
 	case "auto", "http":
 	case "https":
-		if h.CertFile == "" {
-			bad("http.tcp", "\"https\" needs http.cert_file and http.key_file")
+		if h.Cert == "" {
+			bad("http.tcp", "\"https\" needs http.cert and http.key")
 		}
 	default:
 		bad("http.tcp", "is %q, want \"auto\", \"https\" or \"http\"", h.TCP)
@@ -158,11 +181,20 @@ func (c Config) Validate() error {
 	if h.ReadHeaderTimeout == 0 {
 		bad("http.read_header_timeout", "is 0: a slow client could hold a connection forever")
 	}
-	if c.QUIC.Listen == "" {
-		bad("quic.listen", "is empty")
+	if c.Name != "" && !abi.ValidName(c.Name) {
+		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)
 	}
-	if c.Cluster.Bind == "" {
-		bad("cluster.bind", "is empty")
+	for key, addr := range map[string]string{"listen": c.Listen, "gossip": c.Gossip, "http.listen": h.Listen} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad(key, "%q is not host:port: %v", addr, err)
+		}
+	}
+	t := c.TLS
+	if (t.CA == "") != (t.Cert == "") || (t.CA == "") != (t.Key == "") {
+		bad("tls", "ca, cert and key go together (set all three or none)")
+	}
+	if _, err := c.Membership.secretKey(); err != nil {
+		bad("membership.key", "%v", err)
 	}
 	d := c.Dispatch
 	if _, err := sched.New(d.Policy); err != nil {
@@ -177,12 +209,15 @@ func (c Config) Validate() error {
 	if d.MaxInFlight < 1 {
 		bad("dispatch.max_in_flight", "is %d, want at least 1", d.MaxInFlight)
 	}
+	if d.StaleAfter <= 0 {
+		bad("dispatch.stale_after", "is %s, want more than 0", d.StaleAfter)
+	}
 	if len(c.Routes) == 0 {
 		bad("route", "no routes: add at least one [[route]]")
 	}
 	for i, r := range c.Routes {
 		if _, err := compileRoute(i, r); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, &problem{key: "route", route: i + 1, err: err})
 		}
 	}
 	return errors.Join(errs...)
@@ -205,54 +240,73 @@ func LoadConfig(path string) (Config, error) {
 	if un := md.Undecoded(); len(un) > 0 {
 		var errs []error
 		for _, k := range un {
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, keyLine(data, k), k.String()))
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, keyLine(data, k.String(), 0), k.String()))
 		}
 		return Config{}, errors.Join(errs...)
 	}
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.HTTP.CertFile, &c.HTTP.KeyFile, &c.TLS.CAFile, &c.TLS.CertFile, &c.TLS.KeyFile} {
+	for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}
 	}
 	if err := c.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+		var errs []error
+		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+			p := e.(*problem)
+			errs = append(errs, fmt.Errorf("%s:%d: %w", path, keyLine(data, p.key, p.route), p))
+		}
+		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
 }
 
+func (m MembershipConfig) secretKey() ([]byte, error) {
+	if m.Key == "" {
+		return nil, nil
+	}
+	k, err := base64.StdEncoding.DecodeString(m.Key)
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	if n := len(k); n != 16 && n != 24 && n != 32 {
+		return nil, fmt.Errorf("%d bytes, want 16, 24 or 32", n)
+	}
+	return k, nil
+}
+
 // keyLine finds the line where a TOML key is set, tracking [table] and
-// [[array]] headers; 0 if not found. BurntSushi/toml keeps key positions
-// private, and an error without a line is much harder to act on.
-func keyLine(data []byte, key toml.Key) int {
-	want := key.String()
-	table := ""
+// [[array]] headers: the nth [[array]] table when nth > 0; 0 if not found.
+// BurntSushi/toml keeps key positions private, and an error without a line
+// is much harder to act on.
+func keyLine(data []byte, want string, nth int) int {
+	table, seen := "", 0
 	s := bufio.NewScanner(bytes.NewReader(data))
+	s.Buffer(nil, len(data)+1)
 	for n := 1; s.Scan(); n++ {
-		line := strings.TrimSpace(s.Text())
-		switch {
-		case strings.HasPrefix(line, "[["):
-			table = strings.TrimSpace(strings.Trim(strings.SplitN(line, "]]", 2)[0], "["))
-			if table == want {
+		line := strings.TrimSpace(strings.SplitN(s.Text(), "#", 2)[0])
+		if strings.HasPrefix(line, "[") {
+			table = strings.Trim(line, "[] \t")
+			if strings.HasPrefix(line, "[[") && table == want {
+				if seen++; seen == nth {
+					return n
+				}
+			}
+			if table == want && nth == 0 {
 				return n
 			}
-		case strings.HasPrefix(line, "["):
-			table = strings.TrimSpace(strings.Trim(strings.SplitN(line, "]", 2)[0], "["))
-			if table == want {
-				return n
-			}
-		default:
-			k, _, ok := strings.Cut(line, "=")
-			if !ok {
-				continue
-			}
-			k = strings.Trim(strings.TrimSpace(k), `"'`)
-			if table != "" {
-				k = table + "." + k
-			}
-			if k == want || strings.HasPrefix(want, k+".") {
-				return n
-			}
+			continue
+		}
+		k, _, ok := strings.Cut(line, "=")
+		if !ok || nth > 0 {
+			continue
+		}
+		k = strings.Trim(strings.TrimSpace(k), `"'`)
+		if table != "" {
+			k = table + "." + k
+		}
+		if k == want || strings.HasPrefix(want, k+".") {
+			return n
 		}
 	}
 	return 0

@@ -14,15 +14,15 @@ func TestLoadExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := DefaultConfig()
-	if c.HTTP != def.HTTP || c.Dispatch != def.Dispatch || c.QUIC != def.QUIC {
+	if c.HTTP != def.HTTP || c.Dispatch != def.Dispatch || c.Listen != def.Listen || c.Gossip != def.Gossip || c.Membership != def.Membership {
 		t.Errorf("the example's documented defaults differ from DefaultConfig:\n%+v\n%+v", c, def)
 	}
 	if len(c.Routes) != 2 || c.Routes[0].Input != "query:name" || c.Routes[1].Headers[1] != "Accept" {
 		t.Errorf("routes %+v", c.Routes)
 	}
 	abs, _ := filepath.Abs("../testdata/ca.crt")
-	if got, _ := filepath.Abs(c.TLS.CAFile); got != abs {
-		t.Errorf("ca_file %q not resolved against the config's directory (%q)", c.TLS.CAFile, abs)
+	if got, _ := filepath.Abs(c.TLS.CA); got != abs {
+		t.Errorf("ca_file %q not resolved against the config's directory (%q)", c.TLS.CA, abs)
 	}
 }
 
@@ -48,14 +48,18 @@ func TestConfigErrors(t *testing.T) {
 		{minimalRoute + "input_mode = \"body\"\n", ":6: unknown key \"route.input_mode\""},
 		{"[dispatch]\nattempts = \"three\"\n" + minimalRoute, "line 2"},
 		{"[dispatch]\nattempt_timeout = \"soon\"\n" + minimalRoute, "attempt_timeout"},
-		{"[dispatch]\nattempts = 0\n" + minimalRoute, "dispatch.attempts: is 0"},
+		{"[dispatch]\nattempts = 0\n" + minimalRoute, ":2: dispatch.attempts: is 0"},
 		{"[dispatch]\npolicy = \"fastest\"\n" + minimalRoute, "dispatch.policy"},
 		{"[http]\ntcp = \"https\"\n" + minimalRoute, "http.tcp"},
-		{"[http]\ncert_file = \"a.crt\"\n" + minimalRoute, "set together"},
+		{"[http]\ncert = \"a.crt\"\n" + minimalRoute, ":2: http.cert: cert and key go together"},
+		{"[tls]\nca = \"ca.crt\"\n" + minimalRoute, ":1: tls: ca, cert and key go together"},
+		{"listen = \"nowhere\"\n" + minimalRoute, ":1: listen: \"nowhere\" is not host:port"},
+		{"[membership]\nkey = \"c2hvcnQ=\"\n" + minimalRoute, ":2: membership.key: 5 bytes"},
 		{"[http]\nmax_body_bytes = 2000000\n" + minimalRoute, "http.max_body_bytes"},
 		{"[http]\nread_header_timeout = \"0s\"\n" + minimalRoute, "slow client"},
 		{"name = \"gw\"\n", "no routes"},
-		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", "route 1 (/x): input \"path:id\" names no wildcard"},
+		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", ":1: route 1 (/x): input \"path:id\" names no wildcard"},
+		{minimalRoute + minimalRoute + "input = \"form\"\n", ":7: route 2 (/hello): unknown input mode"},
 		{"name = \"gw\"\nlisten = = 1\n", "line 2"},
 	} {
 		path := writeConfig(t, tc.text)
