@@ -50,6 +50,9 @@ type Meta struct {
 	Load    float64
 	Queue   int // LPs waiting in its run queue
 	Workers int // its worker count
+	// In and Out are LPs per second it accepted and handed on (to peers or
+	// origins), over the last second or so: for `tsubame status`.
+	In, Out float64
 }
 
 // Holds reports whether m lists component name.
@@ -162,6 +165,7 @@ type member struct {
 	updated    time.Time // when the last report arrived; zero: none yet
 	epoch, seq uint64
 	load       float64
+	in, out    float64
 	queue      int
 	workers    int
 	digest     uint64
@@ -299,7 +303,7 @@ func (c *Cluster) collect(keep func(*member) bool) []Peer {
 func (m *member) peer(name string) Peer {
 	p := Peer{Name: name, Updated: m.updated, Meta: Meta{
 		QUIC: m.meta.QUIC, Gateway: m.meta.Gateway,
-		Load: m.load, Queue: m.queue, Workers: m.workers,
+		Load: m.load, Queue: m.queue, Workers: m.workers, In: m.in, Out: m.out,
 	}}
 	if m.compsKnown {
 		p.Meta.Components = m.comps
@@ -432,7 +436,7 @@ func (c *Cluster) report(seq uint64) *report {
 	m := c.local()
 	return &report{
 		Name: c.cfg.Name, Epoch: c.epoch, Seq: seq,
-		Load: m.Load, Queue: m.Queue, Workers: m.Workers,
+		Load: m.Load, Queue: m.Queue, Workers: m.Workers, In: m.In, Out: m.Out,
 		Digest: digest(m.Components), Components: m.Components,
 	}
 }
@@ -528,7 +532,7 @@ func (c *Cluster) receive(b []byte) {
 		m.seq = r.Seq
 	}
 	m.updated = now
-	m.load, m.queue, m.workers = r.Load, r.Queue, r.Workers
+	m.load, m.queue, m.workers, m.in, m.out = r.Load, r.Queue, r.Workers, r.In, r.Out
 	switch {
 	case r.HasComps:
 		m.digest, m.comps, m.compsKnown = r.Digest, r.Components, true

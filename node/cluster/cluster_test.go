@@ -74,7 +74,7 @@ func names(ps []Peer) string {
 
 func TestMembershipAndHolders(t *testing.T) {
 	a, _ := join(t, "a", nil, Meta{QUIC: "127.0.0.1:1001", Components: comps("echo", "relay"), Workers: 4})
-	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1002", Components: comps("echo"), Workers: 2, Load: 0.5, Queue: 3})
+	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1002", Components: comps("echo"), Workers: 2, Load: 0.5, Queue: 3, In: 12.5, Out: 7})
 	c, lc := join(t, "c", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1003", Workers: 1})
 	gw, _ := join(t, "gw", []string{b.Addr()}, Meta{QUIC: "127.0.0.1:1004", Gateway: true, Components: comps("echo")})
 
@@ -98,7 +98,7 @@ func TestMembershipAndHolders(t *testing.T) {
 	if !ok {
 		t.Fatal("c does not know b")
 	}
-	if p.Meta.QUIC != "127.0.0.1:1002" || p.Meta.Load != 0.5 || p.Meta.Queue != 3 || p.Meta.Workers != 2 || p.Meta.Gateway {
+	if p.Meta.QUIC != "127.0.0.1:1002" || p.Meta.Load != 0.5 || p.Meta.Queue != 3 || p.Meta.Workers != 2 || p.Meta.Gateway || p.Meta.In != 12.5 || p.Meta.Out != 7 {
 		t.Errorf("c sees b as %+v", p.Meta)
 	}
 	if p, ok := a.Peer("gw"); !ok || !p.Meta.Gateway || p.Meta.QUIC != "127.0.0.1:1004" {

@@ -41,7 +41,8 @@ type report struct {
 	Load       float64
 	Queue      int
 	Workers    int
-	Digest     uint64 // of the component list, carried or not
+	In, Out    float64 // LPs per second
+	Digest     uint64  // of the component list, carried or not
 	HasComps   bool
 	Components []Component
 }
@@ -71,6 +72,8 @@ func (r *report) append(b []byte, withComps bool) []byte {
 	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Load))
 	b = binary.AppendUvarint(b, uint64(max(r.Queue, 0)))
 	b = binary.AppendUvarint(b, uint64(max(r.Workers, 0)))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.In))
+	b = binary.LittleEndian.AppendUint64(b, math.Float64bits(r.Out))
 	b = binary.LittleEndian.AppendUint64(b, r.Digest)
 	if !withComps {
 		return append(b, 0)
@@ -149,6 +152,8 @@ func decodeReport(b []byte) (*report, error) {
 	r.Load = math.Float64frombits(binary.LittleEndian.Uint64(pad8(rd.fixed(8))))
 	r.Queue = int(min(rd.uvarint(), math.MaxInt32))
 	r.Workers = int(min(rd.uvarint(), math.MaxInt32))
+	r.In = math.Float64frombits(binary.LittleEndian.Uint64(pad8(rd.fixed(8))))
+	r.Out = math.Float64frombits(binary.LittleEndian.Uint64(pad8(rd.fixed(8))))
 	r.Digest = binary.LittleEndian.Uint64(pad8(rd.fixed(8)))
 	flags := rd.byte()
 	if rd.err == nil && flags&flagComponents != 0 {
@@ -168,8 +173,10 @@ func decodeReport(b []byte) (*report, error) {
 	if rd.err != nil {
 		return nil, fmt.Errorf("decode report: %w", rd.err)
 	}
-	if math.IsNaN(r.Load) || math.IsInf(r.Load, 0) || r.Load < 0 {
-		return nil, fmt.Errorf("report from %q has load %v", r.Name, r.Load)
+	for _, v := range []float64{r.Load, r.In, r.Out} {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
+			return nil, fmt.Errorf("report from %q has figure %v", r.Name, v)
+		}
 	}
 	if r.HasComps && digest(r.Components) != r.Digest {
 		return nil, fmt.Errorf("report from %q: component digest mismatch", r.Name)
