@@ -14,14 +14,14 @@ mkdir -p "$out"
 asc="abi/as/node_modules/.bin/asc"
 if ! [[ -x "$asc" ]] || ! command -v node >/dev/null; then
   echo "as.sh: $asc not found (run: make toolchains)" >&2
-  exit 1
+  exit 77
 fi
 for dir in components-src/as/*/; do
   name="$(basename "$dir")"
   srcs=("$dir"*.ts)
   if [[ ${#srcs[@]} -ne 1 ]]; then
     echo "as.sh: $dir must hold exactly one .ts file (got ${#srcs[@]})" >&2
-    exit 1
+    exit 77
   fi
   "$asc" "${srcs[0]}" -O3 --runtime incremental --exportStart _initialize \
     --lib abi/as/assembly --use abort=~lib/tsubame/abort -o "$out/$name.wasm"

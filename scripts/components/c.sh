@@ -14,7 +14,7 @@ mkdir -p "$out"
 cc="${CLANG:-clang-14}"
 if ! command -v "$cc" >/dev/null; then
   echo "c.sh: $cc not found (run: make toolchains)" >&2
-  exit 1
+  exit 77
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -30,5 +30,6 @@ for dir in components-src/c/*/; do
   done
   "$cc" --target=wasm32 -nostdlib -Wl,--no-entry -Wl,--strip-all -Wl,-z,stack-size=65536 \
     -o "$out/$name.wasm" "${objs[@]}"
+  chmod 644 "$out/$name.wasm"
   echo "c: $out/$name.wasm"
 done

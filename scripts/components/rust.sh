@@ -13,7 +13,7 @@ mkdir -p "$out"
 rustc="${RUSTC:-/usr/bin/rustc}"
 if ! [[ -x "$rustc" ]] || ! [[ -d "$("$rustc" --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]]; then
   echo "rust.sh: $rustc with the wasm32-unknown-unknown std not found (run: make toolchains)" >&2
-  exit 1
+  exit 77
 fi
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
@@ -29,5 +29,6 @@ for dir in components-src/rust/*/; do
   fi
   "$rustc" "${common[@]}" --crate-type cdylib --crate-name "$name" -C lto=fat -C strip=symbols \
     --extern tsubame="$tmp/libtsubame.rlib" -o "$out/$name.wasm" "${srcs[0]}"
+  chmod 644 "$out/$name.wasm"
   echo "rust: $out/$name.wasm"
 done

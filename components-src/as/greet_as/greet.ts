@@ -1,14 +1,16 @@
-// greet_as: kind "greet" replies "Hello, " + input, like every greet_<lang>.
-// Built by scripts/components/as.sh into testdata/greet_as.wasm.
+// greet_as: the greet component in AssemblyScript, the twin of
+// components-src/go/greet: kind "greet" replies "Hello, " + input; an empty
+// input fails with 400 (the gateway answers HTTP 400), any other kind with
+// 404. Built by scripts/components/as.sh into testdata/greet_as.wasm.
 import * as ts from "tsubame";
 export { tsubame_abi_version } from "tsubame";
 
 function step(): void {
-  if (ts.kind() != "greet") {
-    ts.fail(404, "greet_as: unknown kind");
-    return;
-  }
-  ts.reply(ts.concat(ts.utf8("Hello, "), ts.input()));
+  let kind = ts.kind();
+  if (kind != "greet") return ts.fail(404, 'no handler for kind "' + kind + '"');
+  let input = ts.input();
+  if (input.length == 0) return ts.fail(400, "greet: empty name");
+  ts.reply(ts.concat(ts.utf8("Hello, "), input));
 }
 
 export function tsubame_step(): void {

@@ -1,15 +1,26 @@
-/* greet_c: kind "greet" replies "Hello, " + input, like every greet_<lang>.
+/* greet_c: the greet component in C, the twin of components-src/go/greet:
+ * kind "greet" replies "Hello, " + input; an empty input fails with 400 (the
+ * gateway answers HTTP 400), any other kind with 404.
  * Built by scripts/components/c.sh into testdata/greet_c.wasm. */
 #include "tsubame.h"
 
 static void step(void) {
-	if (!ts_eq(ts_kind(), "greet")) {
-		ts_fail(404, "greet_c: unknown kind");
+	ts_bytes kind = ts_kind(), in = ts_input();
+	if (!ts_eq(kind, "greet")) {
+		ts_buf m = {0, 0, 0};
+		ts_buf_str(&m, "no handler for kind \"");
+		ts_buf_bytes(&m, kind);
+		ts_buf_str(&m, "\"");
+		ts_fail_bytes(404, ts_buf_view(&m));
+		return;
+	}
+	if (in.len == 0) {
+		ts_fail(400, "greet: empty name");
 		return;
 	}
 	ts_buf b = {0, 0, 0};
 	ts_buf_str(&b, "Hello, ");
-	ts_buf_bytes(&b, ts_input());
+	ts_buf_bytes(&b, in);
 	ts_reply(ts_buf_view(&b));
 }
 

@@ -1,13 +1,18 @@
-//! greet_rust: kind "greet" replies "Hello, " + input, like every greet_<lang>.
-//! Built by scripts/components/rust.sh into testdata/greet_rust.wasm.
+//! greet_rust: the greet component in Rust, the twin of
+//! components-src/go/greet: kind "greet" replies "Hello, " + input; an empty
+//! input fails with 400 (the gateway answers HTTP 400), any other kind with
+//! 404. Built by scripts/components/rust.sh into testdata/greet_rust.wasm.
 
 fn step() {
-    if tsubame::kind() != "greet" {
-        return tsubame::fail(404, "greet_rust: unknown kind");
+    let kind = tsubame::kind();
+    if kind != "greet" {
+        return tsubame::fail(404, &format!("no handler for kind \"{}\"", kind));
     }
-    let mut out = b"Hello, ".to_vec();
-    out.extend_from_slice(&tsubame::input());
-    tsubame::reply(&out);
+    let input = tsubame::input();
+    if input.is_empty() {
+        return tsubame::fail(400, "greet: empty name");
+    }
+    tsubame::reply(&[b"Hello, ".as_slice(), &input].concat());
 }
 
 tsubame::export_step!(step);
