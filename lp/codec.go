@@ -67,17 +67,9 @@ import (
 // The whole encoding is at most MaxTotal bytes, and the decoded Process must
 // pass Validate and have an active chain no deeper than MaxDepth. Any change
 // to this layout bumps WireVersion.
-//
-// Aliasing: Decode does not copy. Every []byte and string in the decoded
-// Process points into the input buffer, so the buffer must not be modified or
-// reused while the Process, or any string or slice taken from it, is in use
-// (a string that changes under its holder breaks Go's own guarantees, e.g.
-// for map keys). Copy the buffer first (bytes.Clone) if it will be reused.
-// Decoded byte slices have their capacity cut at their length, so appending
-// to one reallocates instead of overwriting the bytes after it.
 
 // WireVersion is the version of the binary encoding this package writes and
-// the only one it reads.
+// the only one it reads. The format is specified at the top of codec.go.
 const WireVersion = 1
 
 const wireMagic = "TSLP"
@@ -189,9 +181,15 @@ func (p *Process) UnmarshalBinary(b []byte) error {
 // (zero fields take DefaultLimits) and against the bytes left before using
 // it, then checks the result with Validate. It overwrites all of p, reusing
 // the backing arrays of p.Entries and p.Trace when they are large enough.
-// The result aliases b: see the aliasing rule in the format description
-// above. On error p holds a partial decode and must not be used (decoding
-// into it again is fine). Errors are *DecodeError.
+// On error p holds a partial decode and must not be used (decoding into it
+// again is fine). Errors are *DecodeError.
+//
+// Decode does not copy: every []byte and string in p points into b. So b
+// must not be modified or reused while p, or any string or slice taken from
+// it, is in use: a string that changes under its holder breaks Go's own
+// guarantees (map keys, for one). Copy b first (bytes.Clone) if it will be
+// reused. Decoded byte slices have their capacity cut at their length, so
+// appending to one reallocates rather than overwriting the bytes after it.
 func Decode(b []byte, lim Limits, p *Process) error {
 	lim = lim.orDefault()
 	if len(b) > lim.MaxTotal {
