@@ -1,0 +1,540 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/sched"
+)
+
+// stepper runs one step of an LP's active entry here: node/engine.
+type stepper interface {
+	// Step runs the active entry, applies its outcome to p and records a
+	// trace step. An error means the step did not run (p is unchanged) or
+	// the host failed it; see runStep.
+	Step(ctx context.Context, p *lp.Process) (lp.Step, error)
+	Holds(component string) bool
+}
+
+// sender migrates an LP to another node and returns once that node owns it
+// (nil), refused it (a *Refusal) or could not be reached: node/transport
+// over QUIC; an in-memory network in unit tests.
+type sender interface {
+	Send(ctx context.Context, addr string, p *lp.Process) error
+}
+
+// directory is the node's view of the cluster: node/cluster.
+type directory interface {
+	Holders(component string) []cluster.Peer
+	Peer(name string) (cluster.Peer, bool)
+	Members() []cluster.Peer
+}
+
+// RefuseReason says why a node did not take an LP.
+type RefuseReason uint8
+
+// Refusal reasons, mirrored by node/transport's wire codes.
+const (
+	RefuseUnknownComponent RefuseReason = iota + 1 // the active target is not held here
+	RefuseOverloaded                               // the run queue is full
+	RefuseMalformed                                // the LP is not one a node can run
+	RefuseShuttingDown                             // the node is draining
+)
+
+func (r RefuseReason) String() string {
+	switch r {
+	case RefuseUnknownComponent:
+		return "unknown component"
+	case RefuseOverloaded:
+		return "overloaded"
+	case RefuseMalformed:
+		return "malformed"
+	case RefuseShuttingDown:
+		return "shutting down"
+	}
+	return fmt.Sprintf("reason(%d)", uint8(r))
+}
+
+// Refusal is a node's answer to an LP it will not own.
+type Refusal struct {
+	Reason RefuseReason
+	Detail string
+}
+
+func (r *Refusal) Error() string { return "refused: " + r.Reason.String() + ": " + r.Detail }
+
+// sendTimeout bounds one migration attempt: a hop is ~100us on a LAN, so a
+// peer that takes seconds is as good as gone and the LP tries another.
+const sendTimeout = 3 * time.Second
+
+// maxLocalRun is how many consecutive steps one LP may run on a worker before
+// it goes to the back of the run queue, so one long call chain cannot keep
+// queued LPs waiting.
+const maxLocalRun = 16
+
+// runner is the part of a node that owns LPs: the run queue, the workers,
+// the rescheduling after every step. Node wires it to real parts.
+type runner struct {
+	name    string
+	log     *slog.Logger
+	eng     stepper
+	net     sender
+	dir     directory
+	policy  sched.Policy
+	sc      SchedulerConfig
+	workers int
+	limits  lp.Limits
+	// deliver receives finished LPs whose origin is this node (nil: drop).
+	deliver func(*lp.Process)
+
+	q        *runQueue
+	running  atomic.Int64
+	draining atomic.Bool
+	ctx      context.Context // canceled only when a shutdown runs out of time
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+
+	in, out atomic.Uint64 // LPs accepted, LPs handed on
+	cpu     cpuSampler
+	rates   rateWindow
+
+	mu       sync.Mutex
+	inflight map[string]*peerFlight
+}
+
+// peerFlight counts LPs sent to one peer since its last load report: work
+// the report cannot show yet, which p2c adds to its load.
+type peerFlight struct {
+	reportAt time.Time
+	sinceRep int
+	total    uint64
+}
+
+func newRunner(name string, sc SchedulerConfig, workers, queue int, limits lp.Limits, eng stepper, net sender, dir directory, log *slog.Logger) (*runner, error) {
+	pol, err := sched.New(sc.Policy)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &runner{
+		name: name, log: log, eng: eng, net: net, dir: dir, policy: pol, sc: sc,
+		workers: workers, limits: limits,
+		q:   newRunQueue(queue),
+		ctx: ctx, cancel: cancel,
+		inflight: map[string]*peerFlight{},
+	}, nil
+}
+
+func (r *runner) start() {
+	for range r.workers {
+		r.wg.Add(1)
+		go r.work()
+	}
+}
+
+// accept is the transport's handler: it takes ownership of p if it can run
+// here and the queue has room. The caller acknowledges only after nil.
+func (r *runner) accept(from string, p *lp.Process) error {
+	if r.draining.Load() {
+		return &Refusal{Reason: RefuseShuttingDown, Detail: r.name + " is shutting down"}
+	}
+	e := p.ActiveEntry()
+	if e == nil {
+		return &Refusal{Reason: RefuseMalformed, Detail: "the LP has finished; only its origin takes it"}
+	}
+	if !r.eng.Holds(e.Target) {
+		return &Refusal{Reason: RefuseUnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
+	}
+	if !r.q.push(p, false) {
+		return &Refusal{Reason: RefuseOverloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)}
+	}
+	r.in.Add(1)
+	return nil
+}
+
+// load is this node's one-dimensional load: work here over workers, plus
+// CPUWeight times the process's CPU use.
+func (r *runner) load() float64 {
+	return float64(r.q.len()+int(r.running.Load()))/float64(r.workers) + r.sc.CPUWeight*r.cpu.get()
+}
+
+func (r *runner) work() {
+	defer r.wg.Done()
+	for {
+		p := r.q.pop()
+		if p == nil {
+			select {
+			case <-r.q.signal:
+				continue
+			case <-r.q.closed:
+				if p = r.q.pop(); p == nil {
+					return
+				}
+			}
+		}
+		r.running.Add(1)
+		r.process(p)
+		r.running.Add(-1)
+	}
+}
+
+// process runs steps of p here until it leaves this node: migrated, returned
+// to its origin, dropped past its deadline, or requeued for fairness.
+func (r *runner) process(p *lp.Process) {
+	for steps := 0; ; steps++ {
+		if p.Deadline != 0 && time.Now().UnixNano() > p.Deadline {
+			// Its origin has given up on it (and may have resent it).
+			r.log.Debug("drop LP past its deadline", "lp", p.ID)
+			return
+		}
+		if p.Finished() {
+			r.finish(p)
+			return
+		}
+		target := p.ActiveEntry().Target
+		if !r.stayHere(target) {
+			if r.migrate(p, target) {
+				return
+			}
+			if !r.eng.Holds(target) {
+				continue // migrate failed the entry; its parent is active now
+			}
+		}
+		if steps >= maxLocalRun && r.q.len() > 0 {
+			r.q.push(p, true)
+			return
+		}
+		r.runStep(p)
+	}
+}
+
+// runStep runs one step here. The engine applies the outcome itself; an
+// error it returns with the entry still unfinished fails the entry, so the
+// caller always sees what happened.
+func (r *runner) runStep(p *lp.Process) {
+	ctx := r.ctx
+	if p.Deadline != 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, p.Deadline))
+		defer cancel()
+	}
+	before := p.Active
+	e := &p.Entries[before]
+	steps := e.Steps
+	_, err := r.eng.Step(ctx, p)
+	if err == nil || p.Active != before || e.Steps != steps {
+		return // the step ran and its outcome (maybe a failure) is applied
+	}
+	code := uint32(abi.CodeInternal)
+	var ce interface{ StepCode() uint32 }
+	if errors.As(err, &ce) {
+		code = ce.StepCode()
+	}
+	r.log.Warn("step did not run", "lp", p.ID, "component", e.Target, "code", code, "err", err)
+	_ = p.Fail(code, err.Error())
+}
+
+// stayHere decides whether target's next step runs on this node: it must hold
+// target, and not be markedly more loaded than the other holders.
+func (r *runner) stayHere(target string) bool {
+	if !r.eng.Holds(target) {
+		return false
+	}
+	if r.draining.Load() {
+		return len(r.dir.Holders(target)) == 0
+	}
+	local := r.load()
+	if local <= r.sc.OverloadMin {
+		return true
+	}
+	holders := r.dir.Holders(target)
+	if len(holders) == 0 {
+		return true
+	}
+	return local <= r.sc.OverloadRatio*r.meanLoad(holders)
+}
+
+func (r *runner) meanLoad(holders []cluster.Peer) float64 {
+	var sum float64
+	for _, c := range r.candidates(holders) {
+		sum += c.Effective()
+	}
+	return sum / float64(len(holders))
+}
+
+// candidates turns holders into scheduler candidates with this node's
+// in-flight counts.
+func (r *runner) candidates(holders []cluster.Peer) []sched.Candidate {
+	out := make([]sched.Candidate, len(holders))
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, h := range holders {
+		c := sched.Candidate{Name: h.Name, Load: h.Meta.Load, Workers: h.Meta.Workers}
+		if f := r.inflight[h.Name]; f != nil && f.reportAt.Equal(h.Updated) {
+			c.InFlight = f.sinceRep
+		}
+		out[i] = c
+	}
+	return out
+}
+
+func (r *runner) sent(peer cluster.Peer) {
+	r.out.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	f := r.inflight[peer.Name]
+	if f == nil {
+		f = &peerFlight{}
+		r.inflight[peer.Name] = f
+	}
+	if !f.reportAt.Equal(peer.Updated) {
+		f.reportAt, f.sinceRep = peer.Updated, 0
+	}
+	f.sinceRep++
+	f.total++
+}
+
+// migrate hands p to another holder of target chosen by the policy, trying
+// up to Attempts holders. It reports whether p left. If it did not and this
+// node does not hold target, the active entry has been failed: CodeNoComponent
+// when nobody holds target, CodeUnavailable when holders refused.
+func (r *runner) migrate(p *lp.Process, target string) bool {
+	holders := r.dir.Holders(target)
+	var lastErr error
+	for attempt := 0; attempt < r.sc.Attempts && len(holders) > 0; attempt++ {
+		i := r.policy.Pick(r.candidates(holders))
+		if i < 0 {
+			break
+		}
+		h := holders[i]
+		if err := r.send(h, p); err != nil {
+			lastErr = err
+			r.log.Debug("migration failed; re-picking", "lp", p.ID, "to", h.Name, "component", target, "err", err)
+			holders = append(holders[:i:i], holders[i+1:]...)
+			continue
+		}
+		r.sent(h)
+		return true
+	}
+	if r.eng.Holds(target) {
+		return false // run it here after all
+	}
+	if lastErr == nil && !r.heldAnywhere(target) {
+		_ = p.Fail(abi.CodeNoComponent, fmt.Sprintf("no live node holds component %q", target))
+		return false
+	}
+	msg := fmt.Sprintf("no holder of component %q accepted the LP", target)
+	if lastErr != nil {
+		msg += ": " + lastErr.Error()
+	}
+	_ = p.Fail(abi.CodeUnavailable, msg)
+	return false
+}
+
+// heldAnywhere reports whether any live member, fresh or not, holds target.
+func (r *runner) heldAnywhere(target string) bool {
+	for _, m := range r.dir.Members() {
+		if !m.Meta.Gateway && m.Meta.Holds(target) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) send(to cluster.Peer, p *lp.Process) error {
+	ctx, cancel := context.WithTimeout(r.ctx, sendTimeout)
+	defer cancel()
+	return r.net.Send(ctx, to.Meta.QUIC, p)
+}
+
+// finish returns a finished LP to its origin. If the origin is gone the LP
+// is dropped: the origin (a gateway) resends on its own timeout.
+func (r *runner) finish(p *lp.Process) {
+	if p.Origin == r.name {
+		if r.deliver != nil {
+			r.deliver(p)
+		} else {
+			r.log.Warn("drop finished LP: this node is its origin and takes no replies", "lp", p.ID)
+		}
+		return
+	}
+	var err error
+	for range r.sc.Attempts {
+		peer, ok := r.dir.Peer(p.Origin)
+		if !ok {
+			err = errors.New("origin is not a live member")
+			break
+		}
+		if err = r.send(peer, p); err == nil {
+			r.out.Add(1)
+			return
+		}
+	}
+	r.log.Info("drop finished LP: origin unreachable; it resends on timeout", "lp", p.ID, "origin", p.Origin, "err", err)
+}
+
+// pushOut is the paper's second half of overload handling: when this node is
+// markedly more loaded than the other holders, LPs still waiting in its queue
+// go to them too. It moves about half the excess, newest first (they would
+// wait longest here), and only LPs whose target has less-loaded holders.
+func (r *runner) pushOut() {
+	local := r.load()
+	if local <= r.sc.OverloadMin || r.q.len() == 0 {
+		return
+	}
+	budget := min(int((local-r.sc.OverloadMin)*float64(r.workers)/2)+1, r.q.len(), 64)
+	pushed := 0
+	for _, p := range r.q.takeNewest(budget, func(p *lp.Process) bool {
+		h := r.dir.Holders(p.ActiveEntry().Target)
+		return len(h) > 0 && local > r.sc.OverloadRatio*r.meanLoad(h)
+	}) {
+		if r.migrate(p, p.ActiveEntry().Target) {
+			pushed++
+			continue
+		}
+		r.q.push(p, true) // nobody took it: it stays ours
+	}
+	if pushed > 0 {
+		r.log.Debug("pushed queued LPs to peers", "n", pushed, "load", local)
+	}
+}
+
+// drain hands every queued LP to another holder, or runs it here if none
+// takes it, then waits for the workers; bounded by ctx.
+func (r *runner) drain(ctx context.Context) error {
+	r.draining.Store(true)
+	handed, kept := 0, 0
+	for _, p := range r.q.takeNewest(r.q.len()+r.workers, func(*lp.Process) bool { return true }) {
+		target := p.ActiveEntry().Target
+		if len(r.dir.Holders(target)) > 0 && r.migrate(p, target) {
+			handed++
+			continue
+		}
+		// Nobody else holds it (or took it): finish what we can here.
+		kept++
+		r.q.push(p, true)
+	}
+	r.q.close()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		r.log.Info("drained", "handed_off", handed, "run_here", kept)
+		return nil
+	case <-ctx.Done():
+		lost := r.q.len() + int(r.running.Load())
+		r.cancel() // stop running steps; their LPs are lost and get resent
+		<-done
+		return fmt.Errorf("drain: %d LPs not finished: %w", lost, ctx.Err())
+	}
+}
+
+// runQueue is the bounded queue of LPs waiting for a worker. Pushes from the
+// transport respect the bound; the node's own requeues do not (it already
+// owns those LPs and must not drop them).
+type runQueue struct {
+	mu     sync.Mutex
+	items  []*lp.Process
+	cap    int
+	signal chan struct{} // a token per push, so a sleeping worker wakes
+	closed chan struct{}
+	once   sync.Once
+}
+
+func newRunQueue(capacity int) *runQueue {
+	return &runQueue{cap: capacity, signal: make(chan struct{}, capacity), closed: make(chan struct{})}
+}
+
+func (q *runQueue) push(p *lp.Process, owned bool) bool {
+	q.mu.Lock()
+	if !owned && len(q.items) >= q.cap {
+		q.mu.Unlock()
+		return false
+	}
+	q.items = append(q.items, p)
+	q.mu.Unlock()
+	// A full token buffer means workers have wake-ups pending already, and
+	// a woken worker pops until the queue is empty.
+	select {
+	case q.signal <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+func (q *runQueue) pop() *lp.Process {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.items) == 0 {
+		return nil
+	}
+	p := q.items[0]
+	q.items[0] = nil
+	q.items = q.items[1:]
+	if len(q.items) == 0 {
+		q.items = q.items[:0:0] // let the backing array go
+	}
+	return p
+}
+
+func (q *runQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
+// takeNewest removes up to n LPs for which keep is true, newest first.
+func (q *runQueue) takeNewest(n int, keep func(*lp.Process) bool) []*lp.Process {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var out []*lp.Process
+	for i := len(q.items) - 1; i >= 0 && len(out) < n; i-- {
+		if keep(q.items[i]) {
+			out = append(out, q.items[i])
+			q.items = append(q.items[:i], q.items[i+1:]...)
+		}
+	}
+	return out
+}
+
+func (q *runQueue) close() { q.once.Do(func() { close(q.closed) }) }
+
+// rateWindow turns the in/out counters into per-second rates over the last
+// second, sampled every report interval.
+type rateWindow struct {
+	mu      sync.Mutex
+	samples []rateSample
+	in, out float64
+}
+
+type rateSample struct {
+	at      time.Time
+	in, out uint64
+}
+
+func (w *rateWindow) sample(now time.Time, in, out uint64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.samples = append(w.samples, rateSample{now, in, out})
+	for len(w.samples) > 2 && now.Sub(w.samples[1].at) >= time.Second {
+		w.samples = w.samples[1:]
+	}
+	first := w.samples[0]
+	if d := now.Sub(first.at).Seconds(); d > 0 {
+		w.in, w.out = float64(in-first.in)/d, float64(out-first.out)/d
+	}
+}
+
+func (w *rateWindow) get() (in, out float64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.in, w.out
+}

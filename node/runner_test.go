@@ -1,0 +1,451 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+)
+
+// These tests drive the runner over an in-memory network with a Go stand-in
+// for the engine, to pin down routing decisions (re-pick, failure codes,
+// push-out, drain) deterministically. The QUIC + wasm tests in node_test.go
+// check the same paths end to end.
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// goEngine runs tiny Go components: "echo" replies with its input; "relay"
+// calls its input's target ("echo" unless the input names another) and
+// replies with the child's result; "slow" waits on gate before echoing.
+type goEngine struct {
+	node  string
+	comps map[string]bool
+	gate  chan struct{} // nil: slow does not wait
+	steps atomic.Int64
+}
+
+func (g *goEngine) Holds(c string) bool { return g.comps[c] }
+
+func (g *goEngine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
+	e := p.ActiveEntry()
+	if e == nil || !g.comps[e.Target] {
+		return lp.Step{}, errors.New("not held")
+	}
+	g.steps.Add(1)
+	idx := p.Active
+	e.Steps++
+	var out lp.Outcome
+	switch e.Target {
+	case "echo":
+		out = lp.OutcomeReply
+		_ = p.Reply(append([]byte(nil), e.Input...))
+	case "slow":
+		if g.gate != nil {
+			select {
+			case <-g.gate:
+			case <-ctx.Done():
+			}
+		}
+		out = lp.OutcomeReply
+		_ = p.Reply(e.Input)
+	case "relay":
+		if kids := p.Children(idx); len(kids) > 0 {
+			c := p.Entries[kids[len(kids)-1]]
+			out = lp.OutcomeReply
+			if c.State == lp.StateFailed {
+				out = lp.OutcomeFail
+				_ = p.Fail(c.ErrCode, c.ErrMsg)
+			} else {
+				_ = p.Reply(append([]byte("relayed:"), c.Output...))
+			}
+		} else {
+			target := "echo"
+			if len(e.Input) > 0 && e.Input[0] == '@' {
+				target = string(e.Input[1:])
+			}
+			out = lp.OutcomeCall
+			if err := p.Call(target, "k", e.Input, []byte("c"), lp.Limits{}); err != nil {
+				return lp.Step{}, err
+			}
+		}
+	}
+	s := lp.Step{Node: g.node, Entry: idx, Outcome: out}
+	p.Record(s, 64)
+	return s, nil
+}
+
+// memNet delivers LPs between runners in one process, through the real codec
+// so nothing is shared between sender and receiver.
+type memNet struct {
+	mu    sync.Mutex
+	nodes map[string]*runner // by address
+	// origins collects finished LPs sent to origin addresses.
+	origins map[string]chan *lp.Process
+	down    map[string]bool
+	sends   atomic.Int64
+}
+
+func newMemNet() *memNet {
+	return &memNet{nodes: map[string]*runner{}, origins: map[string]chan *lp.Process{}, down: map[string]bool{}}
+}
+
+func (n *memNet) Send(ctx context.Context, addr string, p *lp.Process) error {
+	n.sends.Add(1)
+	b, err := p.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	q := new(lp.Process)
+	if err := q.UnmarshalBinary(b); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	r, ch, down := n.nodes[addr], n.origins[addr], n.down[addr]
+	n.mu.Unlock()
+	switch {
+	case down:
+		return fmt.Errorf("dial %s: connection refused", addr)
+	case ch != nil:
+		ch <- q
+		return nil
+	case r != nil:
+		return r.accept("mem", q)
+	}
+	return fmt.Errorf("dial %s: no such node", addr)
+}
+
+// staticDir is a fixed cluster view.
+type staticDir struct {
+	mu    sync.Mutex
+	peers map[string]cluster.Peer
+	self  string
+}
+
+func (d *staticDir) set(p cluster.Peer) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.peers[p.Name] = p
+}
+
+func (d *staticDir) Holders(c string) []cluster.Peer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []cluster.Peer
+	for _, name := range sortedKeys(d.peers) {
+		p := d.peers[name]
+		if name != d.self && !p.Meta.Gateway && p.Meta.Holds(c) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (d *staticDir) Peer(name string) (cluster.Peer, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p, ok := d.peers[name]
+	return p, ok
+}
+
+func (d *staticDir) Members() []cluster.Peer {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []cluster.Peer
+	for _, name := range sortedKeys(d.peers) {
+		if name != d.self {
+			out = append(out, d.peers[name])
+		}
+	}
+	return out
+}
+
+func sortedKeys(m map[string]cluster.Peer) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	for i := range ks {
+		for j := i + 1; j < len(ks); j++ {
+			if ks[j] < ks[i] {
+				ks[i], ks[j] = ks[j], ks[i]
+			}
+		}
+	}
+	return ks
+}
+
+type testCluster struct {
+	net    *memNet
+	dir    map[string]*staticDir
+	nodes  map[string]*runner
+	engs   map[string]*goEngine
+	origin chan *lp.Process
+}
+
+// newTestCluster starts one runner per spec ("name": components) plus an
+// origin "gw" whose finished LPs arrive on origin.
+func newTestCluster(t *testing.T, workers, queue int, specs map[string][]string) *testCluster {
+	t.Helper()
+	tc := &testCluster{net: newMemNet(), dir: map[string]*staticDir{}, nodes: map[string]*runner{}, engs: map[string]*goEngine{}, origin: make(chan *lp.Process, 1024)}
+	tc.net.origins["addr-gw"] = tc.origin
+	var peers []cluster.Peer
+	now := time.Now()
+	peers = append(peers, cluster.Peer{Name: "gw", Meta: cluster.Meta{QUIC: "addr-gw", Gateway: true}, Updated: now})
+	for name, cs := range specs {
+		var comps []cluster.Component
+		for _, c := range cs {
+			comps = append(comps, cluster.Component{Name: c})
+		}
+		peers = append(peers, cluster.Peer{Name: name, Meta: cluster.Meta{QUIC: "addr-" + name, Components: comps, Workers: workers}, Updated: now})
+	}
+	for name, cs := range specs {
+		eng := &goEngine{node: name, comps: map[string]bool{}}
+		for _, c := range cs {
+			eng.comps[c] = true
+		}
+		d := &staticDir{peers: map[string]cluster.Peer{}, self: name}
+		for _, p := range peers {
+			d.peers[p.Name] = p
+		}
+		sc := DefaultConfig().Scheduler
+		sc.CPUWeight = 0 // one process hosts every node: its CPU says nothing about one of them
+		r, err := newRunner(name, sc, workers, queue, lp.DefaultLimits, eng, tc.net, d, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tc.net.nodes["addr-"+name] = r
+		tc.dir[name], tc.nodes[name], tc.engs[name] = d, r, eng
+	}
+	for _, r := range tc.nodes {
+		r.start()
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = r.drain(ctx)
+		})
+	}
+	return tc
+}
+
+func (tc *testCluster) submit(t *testing.T, node, target string, input string) lp.ID {
+	t.Helper()
+	p := lp.New("gw", target, "k", []byte(input))
+	if err := tc.net.Send(context.Background(), "addr-"+node, p); err != nil {
+		t.Fatalf("submit to %s: %v", node, err)
+	}
+	return p.ID
+}
+
+func (tc *testCluster) result(t *testing.T) *lp.Process {
+	t.Helper()
+	select {
+	case p := <-tc.origin:
+		return p
+	case <-time.After(10 * time.Second):
+		t.Fatal("timed out waiting for a finished LP")
+		return nil
+	}
+}
+
+func traceNodes(p *lp.Process) []string {
+	var out []string
+	for _, s := range p.Trace {
+		out = append(out, s.Node)
+	}
+	return out
+}
+
+func TestRunnerMigratesToHolder(t *testing.T) {
+	tc := newTestCluster(t, 2, 16, map[string][]string{"a": {"relay"}, "b": {"echo"}})
+	tc.submit(t, "a", "relay", "hi")
+	p := tc.result(t)
+	if r := p.Root(); r.State != lp.StateDone || string(r.Output) != "relayed:hi" {
+		t.Fatalf("root = %+v", r)
+	}
+	if got := fmt.Sprint(traceNodes(p)); got != "[a b a]" {
+		t.Errorf("trace nodes %s, want [a b a]", got)
+	}
+}
+
+func TestRunnerRefusesUnknownComponent(t *testing.T) {
+	tc := newTestCluster(t, 1, 4, map[string][]string{"a": {"echo"}})
+	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "relay", "k", nil))
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Reason != RefuseUnknownComponent {
+		t.Fatalf("send relay LP to a node holding only echo: %v", err)
+	}
+	done := lp.New("gw", "echo", "k", nil)
+	_ = done.Reply(nil)
+	if err := tc.net.Send(context.Background(), "addr-a", done); !errors.As(err, &ref) || ref.Reason != RefuseMalformed {
+		t.Fatalf("send a finished LP: %v", err)
+	}
+}
+
+// A call to a component nobody holds fails the child with CodeNoComponent and
+// the caller sees it; holders that are all unreachable give CodeUnavailable.
+func TestRunnerFailureCodes(t *testing.T) {
+	tc := newTestCluster(t, 1, 4, map[string][]string{"a": {"relay"}, "b": {"echo"}})
+	tc.submit(t, "a", "relay", "@nothing")
+	p := tc.result(t)
+	if r := p.Root(); r.State != lp.StateFailed || r.ErrCode != abi.CodeNoComponent {
+		t.Errorf("call to an unheld component: root %+v", r)
+	}
+	tc.net.mu.Lock()
+	tc.net.down["addr-b"] = true
+	tc.net.mu.Unlock()
+	tc.submit(t, "a", "relay", "x")
+	p = tc.result(t)
+	if r := p.Root(); r.State != lp.StateFailed || r.ErrCode != abi.CodeUnavailable {
+		t.Errorf("call to an unreachable holder: root %+v", r)
+	}
+}
+
+// A refused migration re-picks among the remaining holders.
+func TestRunnerRepicksAfterRefusal(t *testing.T) {
+	tc := newTestCluster(t, 1, 32, map[string][]string{"a": {"relay"}, "b": {"echo"}, "c": {"echo"}})
+	tc.nodes["b"].draining.Store(true) // b refuses everything
+	for range 20 {
+		tc.submit(t, "a", "relay", "x")
+	}
+	for range 20 {
+		p := tc.result(t)
+		if r := p.Root(); r.State != lp.StateDone {
+			t.Fatalf("root %+v", r)
+		}
+		if got := fmt.Sprint(traceNodes(p)); got != "[a c a]" {
+			t.Fatalf("trace %s, want [a c a]", got)
+		}
+	}
+}
+
+func TestRunnerQueueBound(t *testing.T) {
+	tc := newTestCluster(t, 1, 2, map[string][]string{"a": {"slow"}})
+	gate := make(chan struct{})
+	tc.engs["a"].gate = gate
+	defer close(gate)
+	// One running, two queued; the fourth is refused as overloaded.
+	for i := range 3 {
+		tc.submit(t, "a", "slow", fmt.Sprint(i))
+		if i == 0 {
+			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+		}
+	}
+	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "slow", "k", nil))
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Reason != RefuseOverloaded {
+		t.Fatalf("fourth LP: %v", err)
+	}
+}
+
+// An overloaded node pushes LPs waiting in its queue to an idle holder.
+func TestRunnerPushOut(t *testing.T) {
+	tc := newTestCluster(t, 1, 64, map[string][]string{"a": {"slow"}, "b": {"slow"}})
+	gate := make(chan struct{})
+	tc.engs["a"].gate = gate
+	defer close(gate)
+	for i := range 10 {
+		tc.submit(t, "a", "slow", fmt.Sprint(i))
+		if i == 0 {
+			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+		}
+	}
+	waitFor(t, "a to run one and queue nine", func() bool { return tc.nodes["a"].q.len() == 9 })
+	// What a's next report would tell b, so b does not send work back.
+	pa, _ := tc.dir["b"].Peer("a")
+	pa.Meta.Load = 10
+	tc.dir["b"].set(pa)
+	tc.nodes["a"].pushOut()
+	// a's load is 10 (1 worker), b's 0: about half the excess, (10-1)/2+1 = 5,
+	// moves, newest first; a's own step is blocked, so all 5 finish on b.
+	if n := tc.nodes["a"].q.len(); n != 4 {
+		t.Errorf("a has %d LPs queued after push-out, want 4", n)
+	}
+	for range 5 {
+		if got := traceNodes(tc.result(t)); len(got) != 1 || got[0] != "b" {
+			t.Errorf("a pushed-out LP finished on %v, want b", got)
+		}
+	}
+}
+
+// Drain hands queued LPs to another holder and waits for running steps.
+func TestRunnerDrainHandsOff(t *testing.T) {
+	tc := newTestCluster(t, 1, 64, map[string][]string{"a": {"slow"}, "b": {"slow"}})
+	gate := make(chan struct{})
+	tc.engs["a"].gate = gate
+	tc.nodes["a"].sc.OverloadMin = 1e9 // no push-out: only drain moves them
+	for i := range 6 {
+		tc.submit(t, "a", "slow", fmt.Sprint(i))
+		if i == 0 {
+			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+		}
+	}
+	waitFor(t, "a to run one and queue five", func() bool { return tc.nodes["a"].q.len() == 5 })
+	errc := make(chan error, 1)
+	go func() { errc <- tc.nodes["a"].drain(context.Background()) }()
+	for range 5 {
+		if got := traceNodes(tc.result(t)); len(got) != 1 || got[0] != "b" {
+			t.Errorf("a queued LP finished on %v during drain, want b", got)
+		}
+	}
+	close(gate)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if got := traceNodes(tc.result(t)); len(got) != 1 || got[0] != "a" {
+		t.Errorf("the running LP finished on %v, want a", got)
+	}
+	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "slow", "k", nil))
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Reason != RefuseShuttingDown {
+		t.Errorf("send to a drained node: %v", err)
+	}
+}
+
+// Drain bounded by a context gives up on steps that do not finish.
+func TestRunnerDrainDeadline(t *testing.T) {
+	tc := newTestCluster(t, 1, 4, map[string][]string{"a": {"slow"}})
+	tc.engs["a"].gate = make(chan struct{}) // never opens; the step ends when ctx does
+	tc.submit(t, "a", "slow", "x")
+	waitFor(t, "the step to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := tc.nodes["a"].drain(ctx); err == nil {
+		t.Fatal("drain with a stuck step reported success")
+	}
+}
+
+func TestRunnerRates(t *testing.T) {
+	var w rateWindow
+	t0 := time.Unix(100, 0)
+	w.sample(t0, 0, 0)
+	w.sample(t0.Add(500*time.Millisecond), 50, 10)
+	if in, out := w.get(); in != 100 || out != 20 {
+		t.Errorf("rates %v/%v, want 100/20", in, out)
+	}
+	for i := 1; i <= 20; i++ {
+		w.sample(t0.Add(500*time.Millisecond+time.Duration(i)*100*time.Millisecond), 50, 10)
+	}
+	if in, _ := w.get(); in != 0 {
+		t.Errorf("rate after a quiet second %v, want 0", in)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
