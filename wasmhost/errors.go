@@ -22,6 +22,10 @@ func (e *StepError) Error() string {
 
 func (e *StepError) Unwrap() error { return e.Err }
 
+// StepCode is the failure code the entry gets, for callers that only know
+// the interface{ StepCode() uint32 }.
+func (e *StepError) StepCode() uint32 { return e.Code }
+
 func codeName(code uint32) string {
 	if n := abi.CodeName(code); n != "" {
 		return n
