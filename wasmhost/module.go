@@ -136,17 +136,14 @@ func (in *instance) classify(callErr error, fired bool, why error) (Result, erro
 	case callErr == nil:
 		return failed(&cfg.limits, st.component, abi.CodeABIViolation, errors.New("step returned without replying, calling or failing"))
 	}
-	code, what := uint32(abi.CodeTrap), "step trapped"
+	err := callErr
 	if exit != nil {
-		what = fmt.Sprintf("step exited with code %d", exit.ExitCode())
+		err = fmt.Errorf("proc_exit(%d)", exit.ExitCode())
 	}
 	if pages, max, near := in.nearMemoryLimit(); near {
-		code, what = abi.CodeMemoryLimit, fmt.Sprintf("%s at %d of %d memory pages", what, pages, max)
+		return failed(&cfg.limits, st.component, abi.CodeMemoryLimit, fmt.Errorf("at %d of %d memory pages: %w", pages, max, err))
 	}
-	if exit != nil {
-		return failed(&cfg.limits, st.component, code, errors.New(what))
-	}
-	return failed(&cfg.limits, st.component, code, fmt.Errorf("%s: %w", what, callErr))
+	return failed(&cfg.limits, st.component, abi.CodeTrap, err)
 }
 
 // nearMemoryLimit is the memory-limit heuristic: wazero does not report a
