@@ -27,8 +27,8 @@ import (
 // Config is a node's configuration, as read from TOML by LoadConfig. Every
 // field's default is in DefaultConfig and docs/config.md.
 type Config struct {
-	// Name identifies the node in the cluster and in LP traces. Default: the
-	// host name.
+	// Name identifies the node in the cluster and in LP traces; it must be
+	// its certificate's name. Default: the certificate's name.
 	Name string `toml:"name"`
 	// Listen is the QUIC address LPs arrive on.
 	Listen string `toml:"listen"`
