@@ -15,6 +15,7 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
@@ -76,8 +77,9 @@ func (c *capture) find(comp, msg string) (logRecord, bool) {
 	return logRecord{}, false
 }
 
-// fixture is one host with every conformance and chain module installed
-// under its file name.
+// fixture is one engine (node/engine: the in-process step loop every node
+// runs) with every conformance and chain module installed under its file
+// name.
 type fixture struct {
 	rt   *wasmhost.Runtime
 	logs *capture
@@ -114,7 +116,7 @@ func newFixture(ctx context.Context, names []string) (*fixture, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods := map[string]*wasmhost.Module{}
+	eng := engine.New(rt, engine.Options{Node: "conformance", Logger: slog.New(logs)})
 	for _, n := range names {
 		b, err := os.ReadFile(filepath.Join("..", "testdata", n+".wasm"))
 		if err != nil {
@@ -124,62 +126,13 @@ func newFixture(ctx context.Context, names []string) (*fixture, error) {
 		if err != nil {
 			return nil, fmt.Errorf("load %s: %w", n, err)
 		}
-		mods[n] = m
+		eng.Install(n, m)
 	}
-	step := stepper(mods)
-	return &fixture{rt: rt, logs: logs, step: step, run: runLoop(step)}, nil
-}
-
-// stepper returns a function that runs the active entry of an LP for one
-// step and applies its outcome; a call to a module not installed fails with
-// CodeNoComponent.
-func stepper(mods map[string]*wasmhost.Module) func(context.Context, *lp.Process) error {
-	return func(ctx context.Context, p *lp.Process) error {
-		e := p.ActiveEntry()
-		if e == nil {
-			return lp.ErrFinished
-		}
-		m := mods[e.Target]
-		if m == nil {
-			return p.Fail(abi.CodeNoComponent, "no component "+e.Target)
-		}
-		res, err := m.Step(ctx, e.Target, p)
-		var se *wasmhost.StepError
-		if err != nil && !errors.As(err, &se) {
-			return err
-		}
-		e.Steps++
-		e.Module = m.Hash()
-		switch res.Outcome {
-		case lp.OutcomeReply:
-			return p.Reply(res.Output)
-		case lp.OutcomeCall:
-			err := p.Call(res.Target, res.Kind, res.Input, res.Cont, lp.DefaultLimits)
-			var le *lp.LimitError
-			if errors.As(err, &le) {
-				return p.Fail(abi.CodeLimit, err.Error())
-			}
-			return err
-		case lp.OutcomeFail:
-			return p.Fail(res.Code, res.Msg)
-		}
-		return fmt.Errorf("step of %s: outcome %v", e.Target, res.Outcome)
+	step := func(ctx context.Context, p *lp.Process) error {
+		_, err := eng.Step(ctx, p)
+		return err
 	}
-}
-
-// runLoop runs an LP to the end with step.
-func runLoop(step func(context.Context, *lp.Process) error) func(context.Context, *lp.Process) error {
-	return func(ctx context.Context, p *lp.Process) error {
-		for n := 0; !p.Finished(); n++ {
-			if n > 4*lp.DefaultLimits.MaxEntries {
-				return errors.New("too many steps")
-			}
-			if err := step(ctx, p); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	return &fixture{rt: rt, logs: logs, step: step, run: eng.Run}, nil
 }
 
 // exec runs target/kind with input to the end and returns the root entry.
