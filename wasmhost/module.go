@@ -119,8 +119,11 @@ func (in *instance) classify(callErr error, fired bool, why error) (Result, erro
 	if st.fault != nil { // a host function trapped the step
 		return failed(&cfg.limits, st.component, st.fault.Code, st.fault.Err)
 	}
-	var exit *sys.ExitError
-	if callErr != nil && errors.As(callErr, &exit) && exit.ExitCode() == 0 && !fired {
+	exitCode, exited := uint32(0), false
+	if callErr != nil {
+		exitCode, exited = exitCodeOf(callErr)
+	}
+	if exited && exitCode == 0 && !fired {
 		callErr = nil // proc_exit(0): the step ended; its outcome stands
 	}
 	switch {
@@ -137,13 +140,23 @@ func (in *instance) classify(callErr error, fired bool, why error) (Result, erro
 		return failed(&cfg.limits, st.component, abi.CodeABIViolation, errors.New("step returned without replying, calling or failing"))
 	}
 	err := callErr
-	if exit != nil {
-		err = fmt.Errorf("proc_exit(%d)", exit.ExitCode())
+	if exited {
+		err = fmt.Errorf("proc_exit(%d)", exitCode)
 	}
 	if pages, max, near := in.nearMemoryLimit(); near {
 		return failed(&cfg.limits, st.component, abi.CodeMemoryLimit, fmt.Errorf("at %d of %d memory pages: %w", pages, max, err))
 	}
 	return failed(&cfg.limits, st.component, abi.CodeTrap, err)
+}
+
+// exitCodeOf unwraps a proc_exit. It is apart from classify so that the
+// error target escapes to the heap only on this path, not on every step.
+func exitCodeOf(err error) (uint32, bool) {
+	var exit *sys.ExitError
+	if errors.As(err, &exit) {
+		return exit.ExitCode(), true
+	}
+	return 0, false
 }
 
 // nearMemoryLimit is the memory-limit heuristic: wazero does not report a

@@ -24,7 +24,7 @@ type Runtime struct {
 	cache    wazero.CompilationCache
 	wasiDefs map[string]api.FunctionDefinition
 
-	mu      sync.Mutex
+	mu      sync.RWMutex // Module is on every resumed step's path
 	mods    map[lp.Hash]*Module
 	loading map[lp.Hash]*loadCall
 	closed  bool
@@ -160,8 +160,8 @@ func (r *Runtime) Validate(ctx context.Context, wasm []byte) error {
 
 // Module returns the loaded module with hash h, or nil.
 func (r *Runtime) Module(h lp.Hash) *Module {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return r.mods[h]
 }
 
