@@ -20,7 +20,7 @@ func TestLoadExampleConfig(t *testing.T) {
 	if len(c.Routes) != 2 || c.Routes[0].Input != "query:name" || c.Routes[1].Headers[1] != "Accept" {
 		t.Errorf("routes %+v", c.Routes)
 	}
-	abs, _ := filepath.Abs("../testdata/ca.crt")
+	abs, _ := filepath.Abs("../testdata/certs/ca.pem")
 	if got, _ := filepath.Abs(c.TLS.CA); got != abs {
 		t.Errorf("ca_file %q not resolved against the config's directory (%q)", c.TLS.CA, abs)
 	}
