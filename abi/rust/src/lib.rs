@@ -34,7 +34,6 @@ extern crate alloc;
 
 use alloc::format;
 use alloc::string::String;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -123,21 +122,28 @@ impl From<Failure> for Error {
     }
 }
 
-/// Runs one `(ptr, cap) -> len` reader: a guess first, again if too small.
+/// Runs one `(ptr, cap) -> len` reader: the length first, then the bytes
+/// straight into a vector of that capacity (no zeroing, no regrowth).
 fn read(f: unsafe extern "C" fn(*mut u8, u32) -> i32) -> Vec<u8> {
-    let mut b = vec![0u8; 256];
-    let n = unsafe { f(b.as_mut_ptr(), b.len() as u32) } as u32 as usize;
-    if n > b.len() {
-        b.resize(n, 0);
-        unsafe { f(b.as_mut_ptr(), n as u32) };
+    let n = unsafe { f(core::ptr::null_mut(), 0) } as u32 as usize;
+    let mut b = Vec::with_capacity(n);
+    if n > 0 {
+        let got = unsafe { f(b.as_mut_ptr(), n as u32) } as u32 as usize;
+        // SAFETY: the host wrote min(got, n) bytes into the capacity.
+        unsafe { b.set_len(got.min(n)) };
     }
-    b.truncate(n);
     b
 }
 
-/// The active entry's request kind.
+/// The active entry's request kind (ASCII; at most 64 bytes, so it is
+/// read into a stack buffer).
 pub fn kind() -> String {
-    String::from_utf8(read(sys::kind)).unwrap_or_default()
+    let mut b = [0u8; 64];
+    let n = unsafe { sys::kind(b.as_mut_ptr(), b.len() as u32) } as u32 as usize;
+    if n > b.len() {
+        return String::from_utf8(read(sys::kind)).unwrap_or_default();
+    }
+    core::str::from_utf8(&b[..n]).unwrap_or_default().into()
 }
 
 /// The active entry's input.
@@ -164,17 +170,17 @@ pub fn child(index: u32) -> Option<Result<Vec<u8>, Failure>> {
     if code < 0 {
         return None;
     }
-    let mut b = vec![0u8; 256];
-    let n = unsafe { sys::child(i, b.as_mut_ptr(), b.len() as u32) };
+    let n = unsafe { sys::child(i, core::ptr::null_mut(), 0) };
     if n < 0 {
         return None;
     }
     let n = n as usize;
-    if n > b.len() {
-        b.resize(n, 0);
-        unsafe { sys::child(i, b.as_mut_ptr(), n as u32) };
+    let mut b = Vec::with_capacity(n);
+    if n > 0 {
+        let got = unsafe { sys::child(i, b.as_mut_ptr(), n as u32) }.max(0) as usize;
+        // SAFETY: the host wrote min(got, n) bytes into the capacity.
+        unsafe { b.set_len(got.min(n)) };
     }
-    b.truncate(n);
     if code == 0 {
         Some(Ok(b))
     } else {
