@@ -49,10 +49,12 @@
 // A reactor module never runs main, so register handlers in init; main may
 // stay empty. A kind without a handler fails with CodeNotFound.
 //
-// The Go runtime cannot collect garbage between the host's calls into the
-// module (Go issue 65199), so the SDK runs runtime.GC every
-// DefaultGCInterval steps (SetGCInterval changes that). The SDK reuses its
-// buffers: slices it hands out are valid until the step ends.
+// The Go runtime cannot finish a garbage collection between the host's
+// calls into the module (Go issue 65199), so the SDK runs runtime.GC at the
+// end of a step once the component has allocated DefaultGCBudget bytes
+// since the last one, or when the step grew linear memory (SetGCBudget
+// changes the budget). The SDK reuses its buffers: slices it hands out are
+// valid until the step ends.
 //
 // Outside GOOS=wasip1 the package builds, so tools and tests that import it
 // work, but its host functions panic: it never runs a component by itself.

@@ -20,6 +20,8 @@ type fakeHost interface {
 	call(target, kind string, input, cont []byte)
 	fail(code uint32, msg string)
 	log(level int32, msg string)
+	memoryPages() int32
+	allocs() uint64
 }
 
 var testHost fakeHost
@@ -69,3 +71,6 @@ func hostCall(target unsafe.Pointer, targetLen uint32, kind unsafe.Pointer, kind
 
 func hostFail(code uint32, msg unsafe.Pointer, n uint32) { th().fail(code, string(get(msg, n))) }
 func hostLog(level int32, msg unsafe.Pointer, n uint32)  { th().log(level, string(get(msg, n))) }
+
+func memoryPages() int32 { return th().memoryPages() }
+func readAllocs() uint64 { return th().allocs() }

@@ -2,7 +2,10 @@
 
 package tsubame
 
-import "unsafe"
+import (
+	"runtime"
+	"unsafe"
+)
 
 // The host functions of ABI.md §3. Pointers are offsets in this module's
 // memory; the Go wasm port never moves heap objects, so passing them is safe.
@@ -38,6 +41,10 @@ func hostFail(code uint32, msg unsafe.Pointer, n uint32)
 //go:wasmimport tsubame log
 func hostLog(level int32, msg unsafe.Pointer, n uint32)
 
+// memoryPages returns the size of linear memory in 64 KiB pages
+// (memory_wasm.s).
+func memoryPages() int32
+
 // The exports of ABI.md §2, provided by the SDK for every component.
 
 //go:wasmexport tsubame_abi_version
@@ -45,3 +52,13 @@ func exportVersion() int32 { return 1 }
 
 //go:wasmexport tsubame_step
 func exportStep() { step() }
+
+var memStats runtime.MemStats
+
+// readAllocs returns the bytes allocated since the instance started.
+// runtime.ReadMemStats costs about 25 µs, three times runtime/metrics, but
+// runtime/metrics would add 120 KB to every module.
+func readAllocs() uint64 {
+	runtime.ReadMemStats(&memStats)
+	return memStats.TotalAlloc
+}

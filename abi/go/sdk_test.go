@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -25,6 +26,9 @@ type entry struct {
 	ncall int
 	steps int
 	logs  []string
+	pages int32 // what memory.size says
+
+	alloc, allocated uint64 // bytes a step of "grow" allocates, bytes allocated
 }
 
 type result struct {
@@ -63,6 +67,8 @@ func (e *entry) fail(code uint32, msg string) {
 	e.out = result{code, []byte(msg)}
 }
 func (e *entry) log(level int32, msg string) { e.logs = append(e.logs, msg) }
+func (e *entry) memoryPages() int32          { return e.pages }
+func (e *entry) allocs() uint64              { return e.allocated }
 
 func (e *entry) call(target, kind string, input, cont []byte) {
 	e.outcome()
@@ -165,6 +171,12 @@ func init() {
 			out = r
 		}
 		return out, nil
+	})
+	Handle("grow", func(c *Ctx) Outcome {
+		e := testHost.(*entry)
+		e.pages += growBy
+		e.allocated += e.alloc
+		return c.Reply(nil)
 	})
 	HandleSeq("boom", func(s *Seq) ([]byte, error) { panic("boom") })
 }
@@ -323,3 +335,90 @@ func TestStepAllocations(t *testing.T) {
 		t.Fatalf("%v allocations per replayed step, want 1", allocs)
 	}
 }
+
+// The steps drive the collector: a step that grows memory collects.
+func TestStepCollects(t *testing.T) {
+	var n int
+	collect = func() { n++ }
+	defer func() { collect = runtime.GC }()
+	saved := st.gc
+	defer func() { st.gc = saved }()
+	e := newEntry(t, "grow", "")
+	testHost = e
+	defer func() { testHost = nil }()
+	steps := func(k int) int {
+		n = 0
+		for i := 0; i < k; i++ {
+			e.done = false
+			step()
+		}
+		return n
+	}
+	SetGCBudget(DefaultGCBudget)
+	growBy = 1
+	if got := steps(5); got != 5 {
+		t.Errorf("5 steps that grow memory: %d collections, want 5", got)
+	}
+	growBy = 0
+	if got := steps(1000); got != 0 {
+		t.Errorf("1000 steps allocating nothing: %d collections", got)
+	}
+	// Up to maxCheckEvery steps pass before the policy notices allocation
+	// started, so the first collection may come late.
+	e.alloc = DefaultGCBudget / 100
+	if got := steps(1000); got < 10-maxCheckEvery/100 || got > 10 {
+		t.Errorf("1000 steps allocating 1%% of the budget each: %d collections, want 10 or a few fewer", got)
+	}
+	SetGCBudget(0)
+	growBy = 1
+	if got := steps(100); got != 0 {
+		t.Errorf("collections turned off, memory and heap growing: %d collections", got)
+	}
+	growBy = 0
+}
+
+func TestGCPolicy(t *testing.T) {
+	for _, rate := range []uint64{0, 1, 4 << 10, 64 << 10, 1 << 20, 15 << 20, 40 << 20} {
+		g := gcPolicy{budget: DefaultGCBudget}
+		var counter, atGC uint64
+		reads, collections := 0, 0
+		allocs := func() uint64 { reads++; return counter }
+		const steps = 100000
+		for i := 0; i < steps; i++ {
+			counter += rate
+			if g.afterStep(false, allocs) {
+				collections++
+				// Never much past the budget: at most one step's allocation.
+				if used := counter - atGC; used < g.budget && rate < g.budget || used >= g.budget+rate {
+					t.Fatalf("rate %d: collected after %d bytes, budget %d", rate, used, g.budget)
+				}
+				atGC = counter
+			}
+		}
+		want := 0
+		if rate > 0 {
+			want = steps / int((DefaultGCBudget+rate-1)/rate) // one per step at most
+		}
+		if collections != want {
+			t.Errorf("rate %d: %d collections, want %d", rate, collections, want)
+		}
+		// Reads cost ~8 µs: rare when idle, a few per collection otherwise.
+		if maxReads := steps/maxCheckEvery + 1 + collections*20; reads > maxReads {
+			t.Errorf("rate %d: %d reads of the counter for %d collections, want at most %d", rate, reads, collections, maxReads)
+		}
+		t.Logf("rate %d B/step: %d collections, %d reads in %d steps", rate, collections, reads, steps)
+	}
+	g := gcPolicy{budget: DefaultGCBudget}
+	never := func() uint64 { return 0 }
+	for i := 0; i < 3; i++ {
+		if !g.afterStep(true, never) {
+			t.Fatalf("a step that grew memory did not collect")
+		}
+	}
+	g = gcPolicy{}
+	if g.afterStep(true, func() uint64 { t.Fatal("read with collections off"); return 0 }) {
+		t.Fatal("collected with collections off")
+	}
+}
+
+var growBy int32

@@ -83,18 +83,13 @@ func register(h *handler) {
 	handlers[h.kind] = h
 }
 
-// DefaultGCInterval is how many steps run between the collections the SDK
-// forces (see SetGCInterval).
-const DefaultGCInterval = 1000
-
-var gcInterval = DefaultGCInterval
-
-// SetGCInterval makes the SDK run runtime.GC after every n steps; n <= 0
-// turns that off. The Go runtime cannot collect between the host's calls
-// into a module (Go issue 65199), so without it an instance that allocates
-// grows until it hits its memory limit. Turn it off only if the host
-// recycles instances often enough.
-func SetGCInterval(n int) { gcInterval = n }
+// SetGCBudget sets how many bytes a component may allocate between two of
+// the SDK's collections (DefaultGCBudget unless set); n <= 0 turns the
+// SDK's collections off. A bigger budget costs fewer collections (about
+// 1.5 ms each) and more memory. Turn them off only if the host recycles
+// instances often enough: without them an instance that allocates grows
+// until it hits its memory limit.
+func SetGCBudget(n int) { st.gc.budget = uint64(max(n, 0)) }
 
 // Log writes msg to the node's log, tagged with the component and the
 // active entry. Messages over 4 KiB are truncated.
@@ -228,13 +223,14 @@ type state struct {
 	arena arena
 	ctx   Ctx
 	seq   Seq
-	steps int
+	gc    gcPolicy
 }
 
-var st state
+var st = state{gc: gcPolicy{budget: DefaultGCBudget}}
 
 // step runs one step: the body of the tsubame_step export.
 func step() {
+	pages := memoryPages()
 	st.arena.reset()
 	st.ctx = Ctx{}
 	kb, _ := st.arena.read(readKind, 0)
@@ -252,11 +248,13 @@ func step() {
 	}
 	emit(o)
 	st.seq.drop()
-	st.steps++
-	if gcInterval > 0 && st.steps%gcInterval == 0 {
-		runtime.GC()
+	if st.gc.afterStep(memoryPages() > pages, readAllocs) {
+		collect()
 	}
 }
+
+// collect is runtime.GC; tests count its calls.
+var collect = runtime.GC
 
 func emit(o Outcome) {
 	switch o.op {

@@ -7,7 +7,7 @@
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-s -w" -o testdata/chain-a.wasm ./components-src/go/chain-a
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/chain-a.wasm ./components-src/go/chain-a
 package main
 
 import (

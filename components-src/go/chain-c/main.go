@@ -6,7 +6,7 @@
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-s -w" -o testdata/chain-c.wasm ./components-src/go/chain-c
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/chain-c.wasm ./components-src/go/chain-c
 package main
 
 import (

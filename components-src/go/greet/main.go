@@ -6,7 +6,7 @@
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-s -w" -o testdata/greet.wasm ./components-src/go/greet
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/greet.wasm ./components-src/go/greet
 package main
 
 import tsubame "github.com/tsubame-rt/tsubame/abi/go"

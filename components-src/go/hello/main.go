@@ -7,7 +7,7 @@
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-s -w" -o testdata/hello.wasm ./components-src/go/hello
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/hello.wasm ./components-src/go/hello
 package main
 
 import tsubame "github.com/tsubame-rt/tsubame/abi/go"

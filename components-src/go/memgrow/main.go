@@ -13,11 +13,12 @@
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
-//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -ldflags="-s -w" -o testdata/memgrow.wasm ./components-src/go/memgrow
+//	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/memgrow.wasm ./components-src/go/memgrow
 //
-// Measurements build a variant with another GC interval (0 turns it off):
+// Measurements build variants with another GC budget (0 turns the SDK's
+// collections off):
 //
-//	... -ldflags="-s -w -X main.gcInterval=0" ...
+//	... -ldflags="-X main.gcBudget=0" ...
 package main
 
 import (
@@ -26,12 +27,12 @@ import (
 	tsubame "github.com/tsubame-rt/tsubame/abi/go"
 )
 
-// gcInterval, when set at link time, replaces the SDK's GC interval.
-var gcInterval string
+// gcBudget, when set at link time, replaces the SDK's GC budget.
+var gcBudget string
 
 func init() {
-	if n, err := strconv.Atoi(gcInterval); err == nil {
-		tsubame.SetGCInterval(n)
+	if n, err := strconv.Atoi(gcBudget); err == nil {
+		tsubame.SetGCBudget(n)
 	}
 	tsubame.Handle("alloc", func(c *tsubame.Ctx) tsubame.Outcome { return alloc(c, false) })
 	tsubame.Handle("leak", func(c *tsubame.Ctx) tsubame.Outcome { return alloc(c, true) })
