@@ -39,9 +39,10 @@ var defaultConfig = Config{
 func NewConfig() Config { return defaultConfig }
 
 // WithMemoryLimitPages sets the most 64 KiB pages an instance's memory may
-// have. Default 1024 (64 MiB). A module whose memory minimum is larger is
-// refused at load (RuleCompile); a guest growing past it gets -1 from
-// memory.grow and, if it then traps, fails with abi.CodeMemoryLimit.
+// have. Default 1024 (64 MiB). A module whose memory starts larger is
+// refused at load (RuleMemory); a guest growing past it gets -1 from
+// memory.grow and, if it then traps in that step, fails with
+// abi.CodeMemoryLimit.
 func (c Config) WithMemoryLimitPages(pages uint32) Config {
 	c.memoryLimitPages = pages
 	return c

@@ -38,6 +38,8 @@ const (
 	// RuleCompile: the bytes are not a WebAssembly module wazero can compile
 	// (bad magic, malformed sections, a memory over the page limit, ...).
 	RuleCompile = "compile"
+	// RuleMemory: the module's memory starts larger than the page limit.
+	RuleMemory = "memory"
 	// RuleExports: a required export (memory, tsubame_abi_version,
 	// tsubame_step) is missing or has the wrong type, or _initialize has one.
 	RuleExports = "exports"

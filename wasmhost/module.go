@@ -12,6 +12,7 @@ import (
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
+	"github.com/tetratelabs/wazero/experimental"
 	"github.com/tetratelabs/wazero/sys"
 
 	"github.com/tsubame-rt/tsubame/abi"
@@ -89,6 +90,7 @@ func (m *Module) Step(ctx context.Context, component string, p *lp.Process) (Res
 		return failed(lim, component, abi.CodeBadModule, fmt.Errorf("instantiate: %w", err))
 	}
 	in.st = stepState{p: p, e: e, idx: p.Active, component: component, kids: in.st.kids[:0]}
+	in.memory.refused = false
 	in.ctx.begin(ctx, m.rt.cfg.stepTimeout)
 	callErr := in.stepFn.CallWithStack(&in.ctx, nil)
 	fired, why, reuse := in.ctx.end()
@@ -143,8 +145,9 @@ func (in *instance) classify(callErr error, fired bool, why error) (Result, erro
 	if exited {
 		err = fmt.Errorf("proc_exit(%d)", exitCode)
 	}
-	if pages, max, near := in.nearMemoryLimit(); near {
-		return failed(&cfg.limits, st.component, abi.CodeMemoryLimit, fmt.Errorf("at %d of %d memory pages: %w", pages, max, err))
+	if in.memory.refused {
+		return failed(&cfg.limits, st.component, abi.CodeMemoryLimit,
+			fmt.Errorf("memory.grow refused at the limit of %d pages: %w", cfg.memoryLimitPages, err))
 	}
 	return failed(&cfg.limits, st.component, abi.CodeTrap, err)
 }
@@ -157,21 +160,6 @@ func exitCodeOf(err error) (uint32, bool) {
 		return exit.ExitCode(), true
 	}
 	return 0, false
-}
-
-// nearMemoryLimit is the memory-limit heuristic: wazero does not report a
-// failed memory.grow, so a trap counts as hitting the limit when memory is
-// within 1/16 of its maximum (at most 64 pages, the 4 MiB heap arena a Go
-// guest grows by). A guest that traps for another reason with nearly full
-// memory is misreported as code 5 instead of 1; both mean "broken guest".
-func (in *instance) nearMemoryLimit() (pages, max uint32, near bool) {
-	pages = in.mem.Size() / 65536
-	max = in.m.rt.cfg.memoryLimitPages
-	if m, ok := in.mem.Definition().Max(); ok && m < max {
-		max = m
-	}
-	margin := min(max/16, 64)
-	return pages, max, pages+margin >= max
 }
 
 // truncate cuts s to at most n bytes on a UTF-8 boundary and makes it valid
@@ -202,6 +190,7 @@ type instance struct {
 	steps  int
 	stdout logWriter
 	stderr logWriter
+	memory linearMemory
 }
 
 // stepState is what the host functions need during one step.
@@ -225,6 +214,7 @@ const initTimeoutFactor = 10
 func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 	in := &instance{m: m}
 	in.ctx.init(in)
+	in.memory.limit = uint64(m.rt.cfg.memoryLimitPages) * 65536
 	in.stdout = logWriter{in: in, stream: "stdout", level: slog.LevelInfo}
 	in.stderr = logWriter{in: in, stream: "stderr", level: slog.LevelWarn}
 	starts := []string{} // never _start: ABI.md §2
@@ -239,7 +229,7 @@ func (m *Module) newInstance(ctx context.Context) (*instance, error) {
 		WithSysWalltime().
 		WithSysNanotime().
 		WithRandSource(rand.Reader)
-	ictx, cancel := context.WithTimeout(ctx, initTimeoutFactor*m.rt.cfg.stepTimeout)
+	ictx, cancel := context.WithTimeout(experimental.WithMemoryAllocator(ctx, &in.memory), initTimeoutFactor*m.rt.cfg.stepTimeout)
 	defer cancel()
 	mod, err := m.rt.wz.InstantiateModule(ictx, m.compiled, mc)
 	if err != nil {

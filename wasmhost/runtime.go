@@ -59,7 +59,10 @@ func New(ctx context.Context, c Config) (*Runtime, error) {
 	// arm64) and the interpreter elsewhere, so the host still runs there.
 	rc := wazero.NewRuntimeConfig().
 		WithCloseOnContextDone(true).
-		WithMemoryLimitPages(c.memoryLimitPages).
+		// Not the configured limit: wazero refuses a grow past a memory's
+		// maximum without asking the allocator, so the limit is enforced by
+		// linearMemory, which then knows a grow was refused (see memory.go).
+		WithMemoryLimitPages(65536).
 		WithCompilationCache(cache)
 	wz := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{cfg: c, wz: wz, cache: cache, mods: map[lp.Hash]*Module{}, loading: map[lp.Hash]*loadCall{}}
@@ -191,6 +194,10 @@ func (r *Runtime) load(ctx context.Context, h lp.Hash, wasm []byte) (*Module, er
 	if err != nil {
 		return nil, &ModuleError{Rule: RuleCompile, Err: err}
 	}
+	if err := r.checkMemory(compiled); err != nil {
+		_ = compiled.Close(ctx)
+		return nil, &ModuleError{Rule: RuleMemory, Err: err}
+	}
 	if err := checkExports(compiled); err != nil {
 		_ = compiled.Close(ctx)
 		return nil, &ModuleError{Rule: RuleExports, Err: err}
@@ -213,6 +220,17 @@ func (r *Runtime) load(ctx context.Context, h lp.Hash, wasm []byte) (*Module, er
 	}
 	m.seed(in)
 	return m, nil
+}
+
+// checkMemory refuses a memory whose minimum is over the page limit (the
+// instance could never be made).
+func (r *Runtime) checkMemory(c wazero.CompiledModule) error {
+	for name, def := range c.ExportedMemories() {
+		if def.Min() > r.cfg.memoryLimitPages {
+			return fmt.Errorf("memory %q starts at %d pages, over the limit of %d", name, def.Min(), r.cfg.memoryLimitPages)
+		}
+	}
+	return nil
 }
 
 func checkExports(c wazero.CompiledModule) error {

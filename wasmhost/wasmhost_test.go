@@ -335,8 +335,8 @@ func TestModuleMemoryOverLimitRefused(t *testing.T) {
 	rt := newRuntime(t, testConfig(nil).WithMemoryLimitPages(16))
 	_, err := rt.Load(context.Background(), wasmFile(t, "bigreply")) // declares 17 pages
 	var me *ModuleError
-	if !errors.As(err, &me) || me.Rule != RuleCompile {
-		t.Fatalf("got %v, want rule %q", err, RuleCompile)
+	if !errors.As(err, &me) || me.Rule != RuleMemory || !strings.Contains(err.Error(), "17 pages") {
+		t.Fatalf("got %v, want rule %q", err, RuleMemory)
 	}
 }
 

@@ -1,0 +1,67 @@
+package wasmhost
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/lp"
+)
+
+// Go guests (GOOS=wasip1, -buildmode=c-shared, built from components-src/go
+// with the SDK in abi/go): a reactor with _initialize and WASI imports.
+
+func TestGoGuestCallAndResume(t *testing.T) {
+	rt := newRuntime(t, testConfig(nil))
+	hello, greet := load(t, rt, "hello"), load(t, rt, "greet")
+	ctx := context.Background()
+	p := newLP("hello", "say", "world")
+	res, err := hello.Step(ctx, "hello", p)
+	if err != nil || res.Outcome != lp.OutcomeCall || res.Target != "greet" || res.Kind != "greet" || string(res.Input) != "world" {
+		t.Fatalf("first step: %+v, %v", res, err)
+	}
+	_ = p.Call(res.Target, res.Kind, res.Input, res.Cont, lp.Limits{})
+	res, err = greet.Step(ctx, "greet", p)
+	if err != nil || string(res.Output) != "Hello, world" {
+		t.Fatalf("greet: %+v, %v", res, err)
+	}
+	_ = p.Reply(res.Output)
+	res, err = hello.Step(ctx, "hello", p)
+	if err != nil || string(res.Output) != "Hello, world!" {
+		t.Fatalf("resume: %+v, %v", res, err)
+	}
+}
+
+// TestGoGuestOutOfMemory: a Go guest whose allocation cannot be satisfied
+// aborts (unreachable) far below the limit, after memory.grow was refused:
+// the host reports that as the memory limit, not as a plain trap.
+func TestGoGuestOutOfMemory(t *testing.T) {
+	rt := newRuntime(t, testConfig(nil))
+	m := load(t, rt, "memgrow")
+	_, err := m.Step(context.Background(), "memgrow", newLP("memgrow", "leak", "67108864"))
+	var se *StepError
+	if !errors.As(err, &se) || se.Code != abi.CodeMemoryLimit {
+		t.Fatalf("got %v, want code %d", err, abi.CodeMemoryLimit)
+	}
+	res, err := m.Step(context.Background(), "memgrow", newLP("memgrow", "alloc", "1000"))
+	if err != nil || string(res.Output) != "1000" {
+		t.Fatalf("step after the out-of-memory one: %+v, %v", res, err)
+	}
+}
+
+func TestGoGuestPanicLogged(t *testing.T) {
+	logs := &logBuf{}
+	rt := newRuntime(t, testConfig(logs))
+	m := load(t, rt, "memgrow")
+	_, err := m.Step(context.Background(), "memgrow", newLP("memgrow", "panic", ""))
+	var se *StepError
+	if !errors.As(err, &se) || se.Code != abi.CodeTrap {
+		t.Fatalf("got %v, want code %d", err, abi.CodeTrap)
+	}
+	if l := logs.String(); !strings.Contains(l, `level=WARN msg="panic: memgrow: asked to panic" component=memgrow`) ||
+		!strings.Contains(l, "stream=stderr") {
+		t.Fatalf("the guest's panic is not in the log:\n%s", l)
+	}
+}
