@@ -1,0 +1,477 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/pki"
+)
+
+// Application error codes for connections and streams.
+const (
+	codeShutdown quic.ApplicationErrorCode = 1 // the closing side is shutting down
+	codeTimeout  quic.ApplicationErrorCode = 2 // the peer did not answer within Timeout
+	codeGone     quic.ApplicationErrorCode = 3 // a newer connection replaced this one
+
+	codeDiscard   quic.StreamErrorCode = 1 // the stream's state is unknown; dropped
+	codeStreamEnd quic.StreamErrorCode = 2 // an ERROR frame ended the stream
+)
+
+// alertNoApplicationProtocol is TLS alert 120, which a server sends when the
+// client offers no ALPN protocol it speaks; QUIC carries TLS alerts as
+// transport error 0x100+alert.
+const alertNoApplicationProtocol = 0x100 + 120
+
+// conn is one QUIC connection to a peer, dialled or accepted; either side
+// opens streams on it.
+type conn struct {
+	qc   *quic.Conn
+	peer string // node name from the verified certificate
+	addr string // the peer's UDP address
+
+	mu   sync.Mutex
+	idle []*stream // LIFO, so the warmest streams are reused first
+}
+
+func (c *conn) alive() bool { return c.qc.Context().Err() == nil }
+
+func (c *conn) close(code quic.ApplicationErrorCode, msg string) {
+	_ = c.qc.CloseWithError(code, msg)
+}
+
+// stream is one bidirectional stream and its reader, reused for exchange
+// after exchange.
+type stream struct {
+	qs *quic.Stream
+	r  *bufio.Reader
+}
+
+// discard drops a stream whose state is unknown, both directions at once.
+func (s *stream) discard() {
+	s.qs.CancelWrite(codeDiscard)
+	s.qs.CancelRead(codeDiscard)
+}
+
+// peer is what a Transport knows about one address: the connection to use
+// and the dial in progress, so that concurrent senders dial only once.
+type peer struct {
+	mu      sync.Mutex
+	c       *conn
+	pending *dial
+}
+
+type dial struct {
+	done chan struct{}
+	c    *conn
+	err  error
+}
+
+// connTo returns a live connection to addr, dialling if there is none.
+func (t *Transport) connTo(ctx context.Context, addr string) (*conn, error) {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, net.ErrClosed
+	}
+	p := t.peers[addr]
+	if p == nil {
+		p = &peer{}
+		t.peers[addr] = p
+	}
+	t.mu.Unlock()
+
+	p.mu.Lock()
+	if p.c != nil && p.c.alive() {
+		c := p.c
+		p.mu.Unlock()
+		return c, nil
+	}
+	d := p.pending
+	if d == nil {
+		// The dial runs on its own goroutine, bounded by Timeout and the
+		// transport's life, so that one caller giving up does not fail
+		// the others waiting for the same connection.
+		d = &dial{done: make(chan struct{})}
+		p.pending = d
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			d.c, d.err = t.dial(addr)
+			p.mu.Lock()
+			p.pending = nil
+			if d.err == nil {
+				p.c = d.c
+			}
+			p.mu.Unlock()
+			close(d.done)
+		}()
+	}
+	p.mu.Unlock()
+	select {
+	case <-d.done:
+		return d.c, d.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (t *Transport) dial(addr string) (*conn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := t.clientTLS
+	if host, _, err := net.SplitHostPort(addr); err == nil && net.ParseIP(host) == nil {
+		// Verify a host name as the caller spelled it, not the address it
+		// resolved to.
+		tc = tc.Clone()
+		tc.ServerName = host
+	}
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
+	defer cancel()
+	qc, err := t.qt.Dial(ctx, ua, tc, t.qconf)
+	if err != nil {
+		var te *quic.TransportError
+		if errors.As(err, &te) && te.ErrorCode == alertNoApplicationProtocol {
+			return nil, fmt.Errorf("peer does not speak %s (it refused the ALPN protocol; a different Tsubame protocol version?): %w", ALPN, err)
+		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			return nil, fmt.Errorf("dial: no handshake within %v: %w", t.cfg.Timeout, err)
+		}
+		return nil, fmt.Errorf("dial: %w", err)
+	}
+	c, err := t.track(qc)
+	if err != nil {
+		return nil, err
+	}
+	t.log.Debug("connected", "peer", c.peer, "addr", addr)
+	return c, nil
+}
+
+// track registers a connection that finished its handshake and starts
+// serving the streams its peer opens on it.
+func (t *Transport) track(qc *quic.Conn) (*conn, error) {
+	name, err := pki.PeerName(qc.ConnectionState().TLS)
+	if err != nil {
+		_ = qc.CloseWithError(codeShutdown, err.Error())
+		return nil, err
+	}
+	c := &conn{qc: qc, peer: name, addr: qc.RemoteAddr().String()}
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		c.close(codeShutdown, t.name+" is shutting down")
+		return nil, net.ErrClosed
+	}
+	t.conns[c] = struct{}{}
+	t.wg.Add(1)
+	t.mu.Unlock()
+	go t.serveConn(c)
+	return c, nil
+}
+
+// acceptLoop accepts connections until the transport closes.
+func (t *Transport) acceptLoop() {
+	defer t.wg.Done()
+	for {
+		qc, err := t.ln.Accept(t.ctx)
+		if err != nil {
+			return
+		}
+		c, err := t.track(qc)
+		if err != nil {
+			continue
+		}
+		t.log.Debug("accepted", "peer", c.peer, "addr", c.addr)
+		// The peer dials from the socket it listens on, so its remote
+		// address is where it accepts LPs: sends to it reuse this
+		// connection instead of making a second one.
+		t.mu.Lock()
+		p := t.peers[c.addr]
+		if p == nil {
+			p = &peer{}
+			t.peers[c.addr] = p
+		}
+		t.mu.Unlock()
+		p.mu.Lock()
+		if p.c == nil || !p.c.alive() {
+			p.c = c
+		}
+		p.mu.Unlock()
+	}
+}
+
+// serveConn accepts the streams the peer opens on c until c closes, then
+// forgets c.
+func (t *Transport) serveConn(c *conn) {
+	defer t.wg.Done()
+	for {
+		qs, err := c.qc.AcceptStream(t.ctx)
+		if err != nil {
+			break
+		}
+		t.wg.Add(1)
+		go t.serveStream(c, qs)
+	}
+	c.close(codeShutdown, "")
+	t.mu.Lock()
+	delete(t.conns, c)
+	t.mu.Unlock()
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
+	c.mu.Unlock()
+	for _, s := range idle {
+		s.discard()
+	}
+}
+
+// serveStream answers the requests the peer writes on one stream, one after
+// another, until the peer ends the stream or breaks the protocol.
+func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
+	defer t.wg.Done()
+	r := bufio.NewReaderSize(qs, 4<<10)
+	var out []byte
+	for {
+		// Between exchanges a pooled stream waits without a deadline:
+		// the connection's keep-alive and idle timeout bound it.
+		_ = qs.SetReadDeadline(time.Time{})
+		if _, err := r.Peek(1); err != nil {
+			if !errors.Is(err, io.EOF) {
+				qs.CancelRead(codeDiscard)
+			}
+			qs.Close()
+			return
+		}
+		_ = qs.SetDeadline(time.Now().Add(t.cfg.Timeout))
+		out = t.answer(c, r, out[:0])
+		if _, err := qs.Write(out); err != nil {
+			qs.CancelRead(codeDiscard)
+			qs.CancelWrite(codeDiscard)
+			return
+		}
+		if frameType(out[0]) == frameError {
+			qs.CancelRead(codeStreamEnd)
+			qs.Close()
+			return
+		}
+	}
+}
+
+// answer reads one request frame and appends the response frame to out.
+func (t *Transport) answer(c *conn, r *bufio.Reader, out []byte) []byte {
+	typ, n, err := readHeader(r, t.cfg.MaxFrame)
+	if err != nil {
+		return t.errorFrame(c, out, err)
+	}
+	if typ != frameLP {
+		return t.errorFrame(c, out, &wireError{ErrFrameType, fmt.Sprintf("%s is not a request this node takes", typ)})
+	}
+	// A fresh buffer for every LP: the decoded Process aliases it and the
+	// handler keeps it.
+	buf := make([]byte, n)
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			err = &wireError{ErrFrame, fmt.Sprintf("stream ended inside a %d-byte LP frame", n)}
+		}
+		return t.errorFrame(c, out, err)
+	}
+	p := new(lp.Process)
+	if err := lp.Decode(buf, t.cfg.Limits, p); err != nil {
+		return t.errorFrame(c, out, &wireError{ErrBadLP, err.Error()})
+	}
+	if err := t.accept(c, p); err != nil {
+		var ref *Refusal
+		if !errors.As(err, &ref) {
+			ref = &Refusal{Reason: Other, Detail: err.Error()}
+		}
+		return appendText(out, frameRefuse, byte(ref.Reason), ref.Detail)
+	}
+	return appendFrame(out, frameAck, p.ID[:])
+}
+
+// accept hands p to the handler. A panicking handler refuses the LP rather
+// than taking the node down, as net/http does for a panicking handler.
+func (t *Transport) accept(c *conn, p *lp.Process) (err error) {
+	h := t.cfg.Handler
+	if h == nil {
+		return &Refusal{Reason: ShuttingDown, Detail: t.name + " takes no LPs"}
+	}
+	defer func() {
+		if v := recover(); v != nil {
+			t.log.Error("handler panicked", "peer", c.peer, "lp", p.ID, "panic", v)
+			err = &Refusal{Reason: Other, Detail: "handler panicked"}
+		}
+	}()
+	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
+	defer cancel()
+	return h.AcceptLP(ctx, c.peer, p)
+}
+
+// errorFrame turns a failure to read a request into the ERROR answer.
+func (t *Transport) errorFrame(c *conn, out []byte, err error) []byte {
+	var we *wireError
+	if !errors.As(err, &we) {
+		// The stream failed (deadline, reset): an answer may not arrive,
+		// but costs nothing to try.
+		we = &wireError{ErrFrame, err.Error()}
+	}
+	t.log.Warn("bad frame from peer", "peer", c.peer, "addr", c.addr, "err", we)
+	return appendText(out, frameError, byte(we.code), we.msg)
+}
+
+// bufPool holds encode buffers for Send; the frame is written before Send
+// returns, so the buffer is free again.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 8<<10); return &b }}
+
+// maxPooledBuf keeps a rare huge LP from pinning its buffer in the pool.
+const maxPooledBuf = 1 << 20
+
+// Send migrates p to the node listening at addr and returns nil once that
+// node has acknowledged it: from then on the peer owns p, and the caller
+// must forget it. A *Refusal means the peer did not take p (the caller
+// still owns it); a *ProtocolError that the peer could not read it; any
+// other error that p may or may not have arrived (the connection failed
+// or timed out after the frame left). Send is safe for concurrent use; it
+// does not modify p.
+func (t *Transport) Send(ctx context.Context, addr string, p *lp.Process) error {
+	bp := bufPool.Get().(*[]byte)
+	buf, err := p.AppendBinary(append((*bp)[:0], make([]byte, maxHeader)...))
+	if err != nil {
+		bufPool.Put(bp)
+		return fmt.Errorf("send lp %s to %s: %w", p.ID, addr, err)
+	}
+	if n := len(buf) - maxHeader; n > t.cfg.MaxFrame {
+		bufPool.Put(bp)
+		return fmt.Errorf("send lp %s to %s: encoded LP of %d bytes exceeds MaxFrame %d", p.ID, addr, n, t.cfg.MaxFrame)
+	}
+	start := putHeader(buf[:maxHeader], frameLP, len(buf)-maxHeader)
+	reuse, err := t.exchange(ctx, addr, p.ID, buf[start:])
+	if reuse && cap(buf) <= maxPooledBuf {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	if err != nil {
+		return fmt.Errorf("send lp %s to %s: %w", p.ID, addr, err)
+	}
+	return nil
+}
+
+// exchange writes one request frame on a stream to addr and reads the
+// answer. reuse reports whether the frame's buffer is free again (quic-go
+// may still hold it after a failed write).
+func (t *Transport) exchange(ctx context.Context, addr string, id lp.ID, frame []byte) (reuse bool, err error) {
+	c, err := t.connTo(ctx, addr)
+	if err != nil {
+		return true, err
+	}
+	s, err := t.getStream(ctx, c)
+	if err != nil {
+		return true, err
+	}
+	deadline := time.Now().Add(t.cfg.Timeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	_ = s.qs.SetDeadline(deadline)
+	if ctx.Done() != nil {
+		// Cancellation interrupts the stream the way a deadline does.
+		stop := context.AfterFunc(ctx, func() { _ = s.qs.SetDeadline(time.Now()) })
+		defer stop()
+	}
+	if _, err := s.qs.Write(frame); err != nil {
+		s.discard()
+		return false, t.streamFailed(ctx, c, err)
+	}
+	if t.cfg.MaxIdleStreams < 0 {
+		s.qs.Close() // one exchange per stream: the FIN goes with the frame
+	}
+	typ, n, err := readHeader(s.r, maxResponse)
+	var payload []byte
+	if err == nil {
+		payload = make([]byte, n)
+		_, err = io.ReadFull(s.r, payload)
+	}
+	if err != nil {
+		s.discard()
+		var we *wireError
+		if errors.As(err, &we) {
+			return true, fmt.Errorf("bad answer from %s: %w", c.peer, err)
+		}
+		return true, t.streamFailed(ctx, c, err)
+	}
+	switch {
+	case typ == frameAck && len(payload) == len(id) && lp.ID(payload) == id:
+		t.putStream(c, s)
+		return true, nil
+	case typ == frameRefuse && n >= 1:
+		t.putStream(c, s)
+		return true, &Refusal{Reason: RefuseReason(payload[0]), Detail: string(payload[1:])}
+	case typ == frameError && n >= 1:
+		s.discard()
+		return true, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
+	}
+	s.discard()
+	return true, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, n)
+}
+
+// streamFailed classifies a stream failure. A peer that let the deadline
+// pass is treated as gone: its connection closes, so the next Send redials
+// instead of queueing behind it.
+func (t *Transport) streamFailed(ctx context.Context, c *conn, err error) error {
+	if ctx.Err() != nil {
+		return context.Cause(ctx)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.close(codeTimeout, fmt.Sprintf("no answer within %v", t.cfg.Timeout))
+		return fmt.Errorf("%s did not answer within %v: %w", c.peer, t.cfg.Timeout, err)
+	}
+	return fmt.Errorf("connection to %s: %w", c.peer, err)
+}
+
+// getStream checks out an idle stream of c or opens a new one. Opening
+// blocks while the peer's limit of concurrent streams is reached.
+func (t *Transport) getStream(ctx context.Context, c *conn) (*stream, error) {
+	c.mu.Lock()
+	if n := len(c.idle); n > 0 {
+		s := c.idle[n-1]
+		c.idle[n-1] = nil
+		c.idle = c.idle[:n-1]
+		c.mu.Unlock()
+		return s, nil
+	}
+	c.mu.Unlock()
+	octx, cancel := context.WithTimeout(ctx, t.cfg.Timeout)
+	defer cancel()
+	qs, err := c.qc.OpenStreamSync(octx)
+	if err != nil {
+		return nil, fmt.Errorf("open stream to %s: %w", c.peer, err)
+	}
+	return &stream{qs: qs, r: bufio.NewReaderSize(qs, 512)}, nil
+}
+
+// putStream returns a stream after a completed exchange: to the idle pool,
+// or closed when the pool is full, reuse is off or c has died.
+func (t *Transport) putStream(c *conn, s *stream) {
+	if t.cfg.MaxIdleStreams > 0 && c.alive() {
+		c.mu.Lock()
+		if len(c.idle) < t.cfg.MaxIdleStreams {
+			c.idle = append(c.idle, s)
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+	}
+	s.qs.Close()
+	s.qs.CancelRead(codeDiscard)
+}

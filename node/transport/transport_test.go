@@ -1,0 +1,551 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/quic-go/quic-go"
+
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/pki"
+)
+
+// recorder is a Handler that keeps what it accepts and answers with refuse
+// when set.
+type recorder struct {
+	mu     sync.Mutex
+	got    map[lp.ID]int
+	from   map[lp.ID]string
+	procs  []*lp.Process
+	refuse func(*lp.Process) error
+}
+
+func newRecorder() *recorder { return &recorder{got: map[lp.ID]int{}, from: map[lp.ID]string{}} }
+
+func (r *recorder) AcceptLP(_ context.Context, from string, p *lp.Process) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.refuse != nil {
+		if err := r.refuse(p); err != nil {
+			return err
+		}
+	}
+	r.got[p.ID]++
+	r.from[p.ID] = from
+	r.procs = append(r.procs, p)
+	return nil
+}
+
+func (r *recorder) count(id lp.ID) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.got[id]
+}
+
+// snapshot returns the accepted LPs in arrival order and who sent each.
+func (r *recorder) snapshot() ([]*lp.Process, map[lp.ID]string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	from := make(map[lp.ID]string, len(r.from))
+	for k, v := range r.from {
+		from[k] = v
+	}
+	return append([]*lp.Process(nil), r.procs...), from
+}
+
+func (r *recorder) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.procs)
+}
+
+func testCA(t testing.TB) *pki.CA {
+	t.Helper()
+	ca, err := pki.NewCA("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca
+}
+
+func nodeTLS(t testing.TB, ca *pki.CA, name string) *tls.Config {
+	t.Helper()
+	c, err := ca.IssueTLS(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// start starts a transport named name on a loopback port and closes it when
+// the test ends.
+func start(t testing.TB, ca *pki.CA, name string, h Handler, tweak ...func(*Config)) *Transport {
+	t.Helper()
+	c := Config{Listen: "127.0.0.1:0", TLS: nodeTLS(t, ca, name), Handler: h, Timeout: 3 * time.Second}
+	for _, f := range tweak {
+		f(&c)
+	}
+	tr, err := Listen(context.Background(), c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tr.Close() })
+	return tr
+}
+
+func testLP(size int) *lp.Process {
+	in := make([]byte, size)
+	for i := range in {
+		in[i] = byte(i)
+	}
+	return lp.New("gw", "echo", "run", in)
+}
+
+func ctxT(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestSendAck(t *testing.T) {
+	ca := testCA(t)
+	ha, hb := newRecorder(), newRecorder()
+	a, b := start(t, ca, "node-a", ha), start(t, ca, "node-b", hb)
+	if a.Name() != "node-a" {
+		t.Fatalf("Name() = %q", a.Name())
+	}
+	p := testLP(4 << 10)
+	p.Attempt, p.Deadline = 2, 12345
+	if err := a.Send(ctxT(t), b.Addr(), p); err != nil {
+		t.Fatal(err)
+	}
+	if hb.count(p.ID) != 1 {
+		t.Fatalf("handler got the LP %d times, want 1", hb.count(p.ID))
+	}
+	procs, from := hb.snapshot()
+	got := procs[0]
+	if from[p.ID] != "node-a" {
+		t.Errorf("from = %q, want node-a (the sender's certificate name)", from[p.ID])
+	}
+	if got.Origin != "gw" || got.Attempt != 2 || got.Deadline != 12345 || string(got.Entries[0].Input) != string(p.Entries[0].Input) {
+		t.Errorf("received LP differs: %+v", got)
+	}
+
+	// The reverse direction reuses the connection a opened.
+	q := testLP(10)
+	if err := b.Send(ctxT(t), a.Addr(), q); err != nil {
+		t.Fatal(err)
+	}
+	if _, from := ha.snapshot(); ha.count(q.ID) != 1 || from[q.ID] != "node-b" {
+		t.Fatalf("reverse send: count %d from %q", ha.count(q.ID), from[q.ID])
+	}
+	for _, tr := range []*Transport{a, b} {
+		tr.mu.Lock()
+		n := len(tr.conns)
+		tr.mu.Unlock()
+		if n != 1 {
+			t.Errorf("%s has %d connections, want 1 shared by both directions", tr.Name(), n)
+		}
+	}
+}
+
+// TestReceivedLPOwnsItsBuffer checks that an accepted LP's bytes are not
+// overwritten by the LPs that arrive after it on the same stream.
+func TestReceivedLPOwnsItsBuffer(t *testing.T) {
+	ca := testCA(t)
+	h := newRecorder()
+	a, b := start(t, ca, "a", nil), start(t, ca, "b", h)
+	var sent []*lp.Process
+	for i := range 20 {
+		p := lp.New(fmt.Sprintf("origin-%d", i), "echo", "run", []byte(strings.Repeat(string(rune('a'+i)), 100)))
+		if err := a.Send(ctxT(t), b.Addr(), p); err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, p)
+	}
+	procs, _ := h.snapshot()
+	for i, p := range sent {
+		got := procs[i]
+		if got.ID != p.ID || got.Origin != p.Origin || string(got.Entries[0].Input) != string(p.Entries[0].Input) {
+			t.Fatalf("LP %d changed after later LPs arrived: origin %q input %.10q", i, got.Origin, got.Entries[0].Input)
+		}
+	}
+}
+
+func TestRefusal(t *testing.T) {
+	ca := testCA(t)
+	h := newRecorder()
+	a, b := start(t, ca, "a", nil), start(t, ca, "b", h)
+	h.mu.Lock()
+	h.refuse = func(p *lp.Process) error {
+		switch p.Origin {
+		case "full":
+			return &Refusal{Reason: Overloaded, Detail: "queue full (128)"}
+		case "plain":
+			return errors.New("disk on fire")
+		}
+		return nil
+	}
+	h.mu.Unlock()
+	err := a.Send(ctxT(t), b.Addr(), lp.New("full", "c", "k", nil))
+	var ref *Refusal
+	if !errors.As(err, &ref) || ref.Reason != Overloaded || ref.Detail != "queue full (128)" {
+		t.Fatalf("err = %v, want a *Refusal overloaded 'queue full (128)'", err)
+	}
+	err = a.Send(ctxT(t), b.Addr(), lp.New("plain", "c", "k", nil))
+	if !errors.As(err, &ref) || ref.Reason != Other || ref.Detail != "disk on fire" {
+		t.Fatalf("err = %v, want a *Refusal other 'disk on fire'", err)
+	}
+	// The refused LPs were not kept, and the stream still works.
+	if err := a.Send(ctxT(t), b.Addr(), lp.New("ok", "c", "k", nil)); err != nil {
+		t.Fatal(err)
+	}
+	if h.total() != 1 {
+		t.Fatalf("handler kept %d LPs, want 1", h.total())
+	}
+	if err := b.Send(ctxT(t), a.Addr(), lp.New("x", "c", "k", nil)); !errors.As(err, &ref) || ref.Reason != ShuttingDown {
+		t.Fatalf("send to a transport without a handler: err = %v, want a refusal", err)
+	}
+}
+
+func TestConcurrentSends(t *testing.T) {
+	for _, mode := range []struct {
+		name string
+		idle int
+	}{{"pooled", 0}, {"new-stream", -1}} {
+		t.Run(mode.name, func(t *testing.T) {
+			ca := testCA(t)
+			h := newRecorder()
+			set := func(c *Config) { c.MaxIdleStreams = mode.idle }
+			a, b := start(t, ca, "a", nil, set), start(t, ca, "b", h, set)
+			const goroutines, each = 64, 8
+			ids := make([][]lp.ID, goroutines)
+			errs := make(chan error, goroutines*each)
+			var wg sync.WaitGroup
+			for g := range goroutines {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range each {
+						p := testLP(1 << 10)
+						ids[g] = append(ids[g], p.ID)
+						errs <- a.Send(ctxT(t), b.Addr(), p)
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			for _, l := range ids {
+				for _, id := range l {
+					if n := h.count(id); n != 1 {
+						t.Fatalf("LP %s delivered %d times, want exactly once", id, n)
+					}
+				}
+			}
+			if h.total() != goroutines*each {
+				t.Fatalf("handler got %d LPs, want %d", h.total(), goroutines*each)
+			}
+		})
+	}
+}
+
+// rawClient dials tr with a bare quic-go connection.
+func rawClient(t *testing.T, tr *Transport, tc *tls.Config) (*quic.Conn, error) {
+	t.Helper()
+	tc = tc.Clone()
+	if tc.NextProtos == nil {
+		tc.NextProtos = []string{ALPN}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := quic.DialAddr(ctx, tr.Addr(), tc, &quic.Config{HandshakeIdleTimeout: 3 * time.Second})
+	if err == nil {
+		t.Cleanup(func() { c.CloseWithError(0, "") })
+	}
+	return c, err
+}
+
+// exchangeRaw writes b on a new stream of c and reads one answer frame.
+func exchangeRaw(t *testing.T, c *quic.Conn, b []byte) (frameType, []byte, *quic.Stream, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s, err := c.OpenStreamSync(ctx)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.Write(b); err != nil {
+		return 0, nil, s, err
+	}
+	r := bufio.NewReader(s)
+	typ, n, err := readHeader(r, maxResponse)
+	if err != nil {
+		return 0, nil, s, err
+	}
+	payload := make([]byte, n)
+	_, err = io.ReadFull(r, payload)
+	return typ, payload, s, err
+}
+
+func TestForeignCertificatesRejected(t *testing.T) {
+	ours, theirs := testCA(t), testCA(t)
+	h := newRecorder()
+	b := start(t, ours, "b", h)
+
+	// A node of another cluster can neither connect nor migrate anything.
+	x := start(t, theirs, "intruder", newRecorder())
+	if err := x.Send(ctxT(t), b.Addr(), testLP(10)); err == nil {
+		t.Fatal("a node with a foreign CA's certificate delivered an LP")
+	}
+
+	// A client that trusts our CA (so only the server's check is tested)
+	// but holds a foreign certificate, and one with no certificate at all.
+	foreign := nodeTLS(t, theirs, "intruder")
+	foreign.RootCAs = nodeTLS(t, ours, "x").RootCAs
+	anon := &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: foreign.RootCAs}
+	frame := appendFrame(nil, frameLP, mustEncode(t, testLP(10)))
+	for name, tc := range map[string]*tls.Config{"foreign certificate": foreign, "no certificate": anon} {
+		c, err := rawClient(t, b, tc)
+		if err != nil {
+			continue // refused during the handshake
+		}
+		// TLS 1.3 lets a client finish before the server has checked its
+		// certificate; the server then closes the connection.
+		if typ, _, _, err := exchangeRaw(t, c, frame); err == nil {
+			t.Errorf("%s: got a %s answer, want the connection refused", name, typ)
+		}
+	}
+	if h.total() != 0 {
+		t.Fatalf("handler accepted %d LPs from outside the cluster", h.total())
+	}
+}
+
+func TestALPNVersionMismatch(t *testing.T) {
+	ca := testCA(t)
+	b := start(t, ca, "b", newRecorder())
+
+	// A client speaking a future version is refused during the handshake.
+	tc := nodeTLS(t, ca, "future")
+	tc.NextProtos = []string{"tsubame/2"}
+	if _, err := rawClient(t, b, tc); err == nil {
+		t.Fatal("a tsubame/2 client connected to a tsubame/1 node")
+	}
+
+	// A sender talking to a future-version peer gets an error naming the
+	// protocol.
+	stc := nodeTLS(t, ca, "future-server")
+	stc.NextProtos = []string{"tsubame/2"}
+	ln, err := quic.ListenAddr("127.0.0.1:0", stc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			if _, err := ln.Accept(context.Background()); err != nil {
+				return
+			}
+		}
+	}()
+	a := start(t, ca, "a", nil)
+	err = a.Send(ctxT(t), ln.Addr().String(), testLP(10))
+	if err == nil || !strings.Contains(err.Error(), "does not speak "+ALPN) {
+		t.Fatalf("err = %v, want one saying the peer does not speak %s", err, ALPN)
+	}
+}
+
+func mustEncode(t testing.TB, p *lp.Process) []byte {
+	t.Helper()
+	b, err := p.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestMalformedFrames(t *testing.T) {
+	ca := testCA(t)
+	h := newRecorder()
+	b := start(t, ca, "b", h)
+	c, err := rawClient(t, b, nodeTLS(t, ca, "raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := testLP(100)
+	bad := mustEncode(t, testLP(100))
+	bad[4] = 99 // wire version
+	huge := binary.AppendUvarint([]byte{byte(frameLP)}, 1<<62)
+	cases := []struct {
+		name  string
+		bytes []byte
+		code  ErrorCode
+		want  string
+	}{
+		{"unknown type", []byte{0x7f, 0}, ErrFrameType, "frame type 127"},
+		{"reserved type", appendFrame(nil, frameRequest, []byte("x")), ErrFrameType, "REQUEST"},
+		{"response as request", appendFrame(nil, frameAck, good.ID[:]), ErrFrameType, "ACK"},
+		{"undecodable LP", appendFrame(nil, frameLP, bad), ErrBadLP, "version"},
+		// Were the receiver to allocate before checking, 2^62 bytes would
+		// crash the test.
+		{"huge length", huge, ErrFrameTooLarge, "exceeds the limit of 33554432"},
+		{"bad varint", []byte{byte(frameLP), 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, ErrFrame, "overflows"},
+	}
+	// Keep one good stream open across the bad ones: the connection's other
+	// streams must keep working.
+	typ, _, keep, err := exchangeRaw(t, c, appendFrame(nil, frameLP, mustEncode(t, testLP(10))))
+	if err != nil || typ != frameAck {
+		t.Fatalf("first good exchange: %s, %v", typ, err)
+	}
+	for _, tc := range cases {
+		typ, payload, s, err := exchangeRaw(t, c, tc.bytes)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if typ != frameError || len(payload) < 1 || ErrorCode(payload[0]) != tc.code || !strings.Contains(string(payload[1:]), tc.want) {
+			t.Fatalf("%s: answer %s %q, want ERROR %s mentioning %q", tc.name, typ, payload, tc.code, tc.want)
+		}
+		// ERROR ends the stream.
+		if _, err := s.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: stream still open after ERROR", tc.name)
+		}
+	}
+	r := bufio.NewReader(keep)
+	_ = keep.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := keep.Write(appendFrame(nil, frameLP, mustEncode(t, good))); err != nil {
+		t.Fatal(err)
+	}
+	if typ, n, err := readHeader(r, maxResponse); err != nil || typ != frameAck || n != len(good.ID) {
+		t.Fatalf("good stream after bad ones: %s (%d bytes), %v", typ, n, err)
+	}
+	if h.count(good.ID) != 1 || h.total() != 2 {
+		t.Fatalf("handler got %d LPs, want the 2 good ones", h.total())
+	}
+}
+
+func TestFrameLimit(t *testing.T) {
+	ca := testCA(t)
+	h := newRecorder()
+	a := start(t, ca, "a", nil)
+	b := start(t, ca, "b", h, func(c *Config) { c.MaxFrame = 1 << 10 })
+	err := a.Send(ctxT(t), b.Addr(), testLP(4<<10))
+	var pe *ProtocolError
+	if !errors.As(err, &pe) || pe.Code != ErrFrameTooLarge {
+		t.Fatalf("err = %v, want a *ProtocolError %s", err, ErrFrameTooLarge)
+	}
+	if err := a.Send(ctxT(t), b.Addr(), testLP(100)); err != nil {
+		t.Fatalf("small LP after a too-large one: %v", err)
+	}
+	if h.total() != 1 {
+		t.Fatalf("handler got %d LPs, want 1", h.total())
+	}
+}
+
+func TestPeerDeathAndRedial(t *testing.T) {
+	ca := testCA(t)
+	bTLS := nodeTLS(t, ca, "b")
+	a := start(t, ca, "a", nil, func(c *Config) { c.Timeout = time.Second })
+	b, err := Listen(context.Background(), Config{Listen: "127.0.0.1:0", TLS: bTLS, Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	if err := a.Send(ctxT(t), addr, testLP(100)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Send's own Timeout (1s) bounds this: it returns an error rather
+	// than waiting for a peer that is gone.
+	if err := a.Send(context.Background(), addr, testLP(100)); err == nil {
+		t.Fatal("send to a closed peer succeeded")
+	}
+
+	h := newRecorder()
+	b2, err := Listen(context.Background(), Config{Listen: addr, TLS: bTLS, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	deadline := time.Now().Add(15 * time.Second)
+	p := testLP(100)
+	for {
+		err := a.Send(ctxT(t), addr, p)
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no redial to the restarted peer: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if h.count(p.ID) != 1 {
+		t.Fatalf("restarted peer got the LP %d times", h.count(p.ID))
+	}
+}
+
+func TestSendHonoursContext(t *testing.T) {
+	ca := testCA(t)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	slow := HandlerFunc(func(ctx context.Context, _ string, _ *lp.Process) error {
+		select {
+		case <-block:
+		case <-ctx.Done():
+		}
+		return nil
+	})
+	a, b := start(t, ca, "a", nil), start(t, ca, "b", slow)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Send(ctx, b.Addr(), testLP(10)) }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+func TestCloseWithSendsInFlight(t *testing.T) {
+	ca := testCA(t)
+	// A short Timeout: sends that start dialling after b closed wait for it.
+	a := start(t, ca, "a", nil, func(c *Config) { c.Timeout = 500 * time.Millisecond })
+	b := start(t, ca, "b", newRecorder())
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 20 {
+				if err := a.Send(ctxT(t), b.Addr(), testLP(512)); err != nil {
+					return
+				}
+			}
+		}()
+	}
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(ctxT(t), b.Addr(), testLP(1)); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("send on a closed transport: %v, want net.ErrClosed", err)
+	}
+}
