@@ -240,6 +240,7 @@ func (r *runner) runStep(p *lp.Process) {
 	}
 	r.log.Warn("step did not run", "lp", p.ID, "component", e.Target, "code", code, "err", err)
 	_ = p.Fail(code, err.Error())
+	p.Record(lp.Step{Node: r.name, Entry: before, Outcome: lp.OutcomeFail}, r.limits.MaxTrace)
 }
 
 // stayHere decides whether target's next step runs on this node: it must hold
@@ -374,7 +375,7 @@ func (r *runner) finish(p *lp.Process) {
 			break
 		}
 		if err = r.send(peer, p); err == nil {
-			r.out.Add(1)
+			r.sent(peer)
 			return
 		}
 	}

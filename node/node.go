@@ -1,0 +1,368 @@
+package node
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/engine"
+	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/node/transport"
+	"github.com/tsubame-rt/tsubame/wasmhost"
+)
+
+// Options are what a node started inside another program (the demo, tests)
+// passes instead of files.
+type Options struct {
+	// TLS replaces the [tls] files: the node's mutual-TLS configuration under
+	// the cluster CA (pki.CA.IssueTLS).
+	TLS *tls.Config
+	// Modules adds components from memory (name -> module bytes), replacing
+	// a [components] entry of the same name.
+	Modules map[string][]byte
+	// Logger receives the node's logs. Default slog.Default().
+	Logger *slog.Logger
+	// Deliver receives finished LPs whose origin is this node (nil: they
+	// are dropped with a log line). Nodes are not usually origins; tools
+	// that submit work through a node are.
+	Deliver func(*lp.Process)
+}
+
+// Node is a running Tsubame server.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	rt   *wasmhost.Runtime
+	eng  *engine.Engine
+	tr   *transport.Transport
+	cl   *cluster.Cluster
+	run  *runner
+	quic string // advertised QUIC address
+	adm  *admin
+
+	comps atomic.Pointer[[]cluster.Component]
+
+	stop     chan struct{}
+	loops    sync.WaitGroup
+	stopOnce sync.Once
+	shutMu   sync.Mutex
+	shutErr  error
+	shutDone bool
+}
+
+// New starts a node: it loads its components, listens for LPs over QUIC,
+// joins the cluster and serves the admin API. On error everything started so
+// far is stopped again.
+func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	tlsConf := o.TLS
+	if tlsConf == nil {
+		if c.TLS.CA == "" {
+			return nil, errors.New("node: no TLS configuration: set [tls] ca, cert and key (see `tsubame ca`)")
+		}
+		if tlsConf, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+	}
+	certName, err := pki.LocalName(tlsConf)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if c.Name == "" {
+		c.Name = certName // a node's name is its certificate's
+	}
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("node: invalid config: %w", err)
+	}
+	if c.Name != certName {
+		return nil, fmt.Errorf("node: name %q differs from its certificate's %q: peers know a node by its certificate", c.Name, certName)
+	}
+	log = log.With("node", c.Name)
+	n := &Node{cfg: c, log: log, stop: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+
+	wc := wasmhost.NewConfig().
+		WithMemoryLimitPages(c.Limits.MemoryPages).
+		WithStepTimeout(c.Limits.StepTimeout).
+		WithMaxInstances(c.Workers).
+		WithLimits(c.LpLimits()).
+		WithLogger(log)
+	if c.DataDir != "" {
+		wc = wc.WithCacheDir(filepath.Join(c.DataDir, "compiled"))
+	}
+	if n.rt, err = wasmhost.New(ctx, wc); err != nil {
+		return nil, fmt.Errorf("node: start wasm runtime: %w", err)
+	}
+	n.eng = engine.New(n.rt, engine.Options{Node: c.Name, Limits: c.LpLimits(), Logger: log})
+	if err := n.loadComponents(ctx, o.Modules); err != nil {
+		return nil, err
+	}
+
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), n.eng, nil, nil, log); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.run.deliver = o.Deliver
+	n.tr, err = transport.Listen(ctx, transport.Config{
+		Listen:   c.Listen,
+		TLS:      tlsConf,
+		Handler:  handler{n.run},
+		Logger:   log,
+		MaxFrame: c.Limits.MaxLPBytes + frameSlack,
+		Limits:   c.LpLimits(),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: listen for LPs on %s: %w", c.Listen, err)
+	}
+	n.run.net = n.tr
+	if n.quic, err = advertised(n.tr.Addr()); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	key, _ := c.Membership.secretKey() // validated above
+	n.cl, err = cluster.Join(ctx, cluster.Config{
+		Name: c.Name, Bind: c.Gossip, Seeds: c.Seeds,
+		ReportInterval: c.Membership.ReportInterval, StaleAfter: c.Scheduler.StaleAfter,
+		ProbeInterval: c.Membership.ProbeInterval, ProbeTimeout: c.Membership.ProbeTimeout,
+		GossipInterval: c.Membership.GossipInterval, SuspicionMult: c.Membership.SuspicionMult,
+		SecretKey: key, Logger: log,
+	}, n.localMeta)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.run.dir = n.cl
+	n.run.start()
+	n.loops.Add(1)
+	go n.tick()
+	if c.Admin != "off" {
+		if n.adm, err = startAdmin(c.Admin, n); err != nil {
+			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
+		}
+	}
+	log.Info("node started", "quic", n.quic, "gossip", n.cl.Addr(), "admin", n.AdminAddr(),
+		"workers", c.Workers, "policy", c.Scheduler.Policy, "components", len(*n.comps.Load()))
+	return n, nil
+}
+
+// frameSlack is room for a frame's header and refusal text beyond the LP.
+const frameSlack = 64 << 10
+
+// advertised turns the transport's bound address into one peers can dial.
+func advertised(addr string) (string, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("transport address %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		return "", fmt.Errorf("listen address %s is not one peers can dial: listen on a specific address", addr)
+	}
+	return addr, nil
+}
+
+// loadComponents compiles the configured modules and installs them.
+func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) error {
+	wasm := map[string][]byte{}
+	src := map[string]string{}
+	for name, path := range n.cfg.Components {
+		if _, ok := mem[name]; ok {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("node: component %s: %w", name, err)
+		}
+		wasm[name], src[name] = b, path
+	}
+	for name, b := range mem {
+		wasm[name], src[name] = b, "(in memory)"
+	}
+	names := make([]string, 0, len(wasm))
+	for name := range wasm {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m, err := n.rt.Load(ctx, wasm[name])
+		if err != nil {
+			return fmt.Errorf("node: component %s from %s: %w", name, src[name], err)
+		}
+		n.eng.Install(name, m)
+		n.log.Info("component loaded", "component", name, "hash", m.Hash().Short(), "bytes", m.Size(), "from", src[name])
+	}
+	n.refreshComponents()
+	return nil
+}
+
+// refreshComponents republishes the component list the cluster advertises.
+func (n *Node) refreshComponents() {
+	var cs []cluster.Component
+	for _, c := range n.eng.Components() {
+		cs = append(cs, cluster.Component{Name: c.Name, Hash: c.Hash})
+	}
+	n.comps.Store(&cs)
+}
+
+// localMeta is what the cluster advertises for this node, sampled for every
+// load report. A draining node advertises no components, so peers stop
+// choosing it within one report interval.
+func (n *Node) localMeta() cluster.Meta {
+	m := cluster.Meta{QUIC: n.quic, Workers: n.cfg.Workers}
+	if n.run == nil {
+		return m
+	}
+	if !n.run.draining.Load() {
+		if cs := n.comps.Load(); cs != nil {
+			m.Components = *cs
+		}
+	}
+	m.Load = n.run.load()
+	m.Queue = n.run.q.len()
+	m.In, m.Out = n.run.rates.get()
+	return m
+}
+
+// tick samples rates and pushes out queued work when overloaded, once per
+// report interval.
+func (n *Node) tick() {
+	defer n.loops.Done()
+	t := time.NewTicker(n.cfg.Membership.ReportInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case now := <-t.C:
+			n.run.rates.sample(now, n.run.in.Load(), n.run.out.Load())
+			if !n.run.draining.Load() {
+				n.run.pushOut()
+			}
+		}
+	}
+}
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// QUICAddr returns the address LPs reach this node on.
+func (n *Node) QUICAddr() string { return n.quic }
+
+// GossipAddr returns the membership address, for other members' seeds.
+func (n *Node) GossipAddr() string { return n.cl.Addr() }
+
+// AdminAddr returns the admin API's address, or "" when it is off.
+func (n *Node) AdminAddr() string {
+	if n.adm == nil {
+		return ""
+	}
+	return n.adm.addr
+}
+
+// Config returns the configuration the node runs with, defaults filled in.
+func (n *Node) Config() Config { return n.cfg }
+
+// Components returns the components this node holds, sorted by name.
+func (n *Node) Components() []cluster.Component {
+	if cs := n.comps.Load(); cs != nil {
+		return slices.Clone(*cs)
+	}
+	return nil
+}
+
+// Shutdown stops the node gracefully: it refuses new LPs (peers re-pick),
+// stops advertising its components, hands queued LPs to other holders (or
+// finishes them here when nobody else holds their component), waits for
+// running steps, then leaves the cluster. ctx bounds the wait; LPs still
+// here when it ends are lost, and their origins resend them.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.shutMu.Lock()
+	defer n.shutMu.Unlock()
+	if n.shutDone {
+		return n.shutErr
+	}
+	n.shutDone = true
+	n.log.Info("shutting down")
+	var errs []error
+	if err := n.run.drain(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	// Leave after draining: a running LP's next hop needs the live view.
+	if err := n.cl.Leave(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	n.closeRest(ctx)
+	n.shutErr = errors.Join(errs...)
+	return n.shutErr
+}
+
+// Close stops the node at once, as a crash would, except that it releases
+// its ports: LPs it holds are lost. For tests of failure handling.
+func (n *Node) Close() {
+	if n.cl != nil {
+		_ = n.cl.Close()
+	}
+	if n.run != nil {
+		n.run.draining.Store(true)
+		n.run.cancel()
+		n.run.q.close()
+		n.run.q.takeNewest(n.run.q.len(), func(*lp.Process) bool { return true })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	n.closeRest(ctx)
+	if n.run != nil {
+		n.run.wg.Wait()
+	}
+}
+
+func (n *Node) closeRest(ctx context.Context) {
+	n.stopOnce.Do(func() {
+		close(n.stop)
+		n.loops.Wait()
+		if n.adm != nil {
+			_ = n.adm.srv.Shutdown(ctx)
+		}
+		if n.tr != nil {
+			_ = n.tr.Close()
+		}
+		if n.rt != nil {
+			_ = n.rt.Close(ctx)
+		}
+	})
+}
+
+// handler adapts the runner to the transport.
+type handler struct{ r *runner }
+
+func (h handler) AcceptLP(ctx context.Context, from string, p *lp.Process) error {
+	err := h.r.accept(from, p)
+	var ref *Refusal
+	if !errors.As(err, &ref) {
+		return err
+	}
+	return &transport.Refusal{Reason: refuseCodes[ref.Reason], Detail: ref.Detail}
+}
+
+var refuseCodes = map[RefuseReason]transport.RefuseReason{
+	RefuseUnknownComponent: transport.UnknownComponent,
+	RefuseOverloaded:       transport.Overloaded,
+	RefuseMalformed:        transport.Malformed,
+	RefuseShuttingDown:     transport.ShuttingDown,
+}
