@@ -3,7 +3,9 @@ package wasmhost
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tsubame-rt/tsubame/abi"
@@ -13,8 +15,33 @@ import (
 // Go guests (GOOS=wasip1, -buildmode=c-shared, built from components-src/go
 // with the SDK in abi/go): a reactor with _initialize and WASI imports.
 
+// goRT is one runtime shared by the Go guest tests: compiling a 2 MB Go
+// module takes half a second (ten times that under -race), once is enough.
+var goRT struct {
+	once sync.Once
+	rt   *Runtime
+	logs logBuf
+	err  error
+}
+
+func goRuntime(t *testing.T) (*Runtime, *logBuf) {
+	goRT.once.Do(func() { goRT.rt, goRT.err = New(context.Background(), testConfig(&goRT.logs)) })
+	if goRT.err != nil {
+		t.Fatal(goRT.err)
+	}
+	return goRT.rt, &goRT.logs
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if goRT.rt != nil {
+		_ = goRT.rt.Close(context.Background())
+	}
+	os.Exit(code)
+}
+
 func TestGoGuestCallAndResume(t *testing.T) {
-	rt := newRuntime(t, testConfig(nil))
+	rt, _ := goRuntime(t)
 	hello, greet := load(t, rt, "hello"), load(t, rt, "greet")
 	ctx := context.Background()
 	p := newLP("hello", "say", "world")
@@ -38,7 +65,7 @@ func TestGoGuestCallAndResume(t *testing.T) {
 // aborts (unreachable) far below the limit, after memory.grow was refused:
 // the host reports that as the memory limit, not as a plain trap.
 func TestGoGuestOutOfMemory(t *testing.T) {
-	rt := newRuntime(t, testConfig(nil))
+	rt, _ := goRuntime(t)
 	m := load(t, rt, "memgrow")
 	_, err := m.Step(context.Background(), "memgrow", newLP("memgrow", "leak", "67108864"))
 	var se *StepError
@@ -52,8 +79,7 @@ func TestGoGuestOutOfMemory(t *testing.T) {
 }
 
 func TestGoGuestPanicLogged(t *testing.T) {
-	logs := &logBuf{}
-	rt := newRuntime(t, testConfig(logs))
+	rt, logs := goRuntime(t)
 	m := load(t, rt, "memgrow")
 	_, err := m.Step(context.Background(), "memgrow", newLP("memgrow", "panic", ""))
 	var se *StepError
