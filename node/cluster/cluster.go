@@ -192,7 +192,7 @@ func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 	cl := &Cluster{
 		cfg:      c,
 		local:    local,
-		log:      c.Logger.With("member", c.Name),
+		log:      c.Logger,
 		epoch:    uint64(time.Now().UnixNano()),
 		members:  map[string]*member{},
 		stop:     make(chan struct{}),
@@ -603,7 +603,11 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	e.mu.Lock()
 	delete(e.members, n.Name)
 	e.mu.Unlock()
-	e.log.Info("member left or failed", "peer", n.Name)
+	if n.State == memberlist.StateLeft {
+		e.log.Info("member left", "peer", n.Name)
+	} else {
+		e.log.Warn("member failed", "peer", n.Name, "gossip", n.Address())
+	}
 }
 
 // logWriter routes memberlist's log lines ("[LEVEL] memberlist: msg") to slog.
@@ -620,8 +624,8 @@ func (w *logWriter) Write(p []byte) (int, error) {
 	}
 	// memberlist's INFO lines (joins, leaves) repeat what the events above
 	// log in our words.
-	if level == slog.LevelInfo {
-		level = slog.LevelDebug
+	if level == slog.LevelInfo || strings.Contains(line, net.ErrClosed.Error()) {
+		level = slog.LevelDebug // or a send racing our own shutdown
 	}
 	w.log.Log(context.Background(), level, line)
 	return len(p), nil
