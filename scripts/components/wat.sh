@@ -7,7 +7,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out="${OUT:-testdata}"
 mkdir -p "$out"
-command -v wat2wasm >/dev/null || { echo "wat.sh: wat2wasm not found (apt-get install wabt)" >&2; exit 1; }
+# Exit 77 ("toolchain missing") so the rebuild check can tell it from a failure.
+command -v wat2wasm >/dev/null || { echo "wat.sh: wat2wasm not found (apt-get install wabt)" >&2; exit 77; }
 declare -A seen=()
 while IFS= read -r src; do
   name="$(basename "$src" .wat)"
