@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // sender migrates an LP to the node at addr and returns once that node owns
@@ -32,6 +34,7 @@ type directory interface {
 type candidate struct {
 	name, addr string
 	load       float64
+	workers    int
 	inFlight   int // this gateway's LPs sent there and not back yet
 }
 
@@ -65,6 +68,11 @@ type Gateway struct {
 
 	slots chan struct{} // one per request in flight
 	stats stats
+
+	// Set by New; nil in a core built for unit tests.
+	srv *servers
+	cl  *cluster.Cluster
+	tr  *transport.Transport
 }
 
 // call is one request waiting for its LP to come back.

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/tsubame-rt/tsubame/gateway/demo"
+)
+
+func init() {
+	register(command{"demo", "run a local cluster (N nodes + a gateway) serving the demo app", runDemo})
+}
+
+func runDemo(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return demoMain(ctx, args, stdout, stderr)
+}
+
+// demoMain runs the demo until ctx ends (Ctrl-C, or a test).
+func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tsubame demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodes := fs.Int("nodes", 3, "how many nodes to start (1 to 64)")
+	httpAddr := fs.String("http", "127.0.0.1:8080", "the gateway's `address`: TCP for HTTP/1.1, UDP for HTTP/3 (port 0 picks one)")
+	caOut := fs.String("ca-out", "", "write the demo CA's certificate (PEM) to `file`, for HTTP/3 clients to trust")
+	verbose := fs.Bool("v", false, "log every member at debug level")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tsubame demo [--nodes N] [--http ADDR] [--ca-out FILE] [-v]\n\n"+
+			"Starts N nodes and a gateway in this process on loopback, with an in-memory CA and the\n"+
+			"demo components embedded in the binary, and serves GET /hello?name=NAME. Ctrl-C stops it.")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || *nodes < 1 || *nodes > 64 {
+		fs.Usage()
+		return 2
+	}
+	log := gatewayLogger(io.Discard, false)
+	if *verbose {
+		log = gatewayLogger(stderr, true)
+	}
+	fmt.Fprintf(stdout, "Starting %d nodes and a gateway (compiling the components takes a few seconds)...\n", *nodes)
+	d, err := demo.Start(ctx, demo.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log})
+	if err != nil {
+		fmt.Fprintln(stderr, "tsubame demo:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "The gateway address %s is busy: choose another with --http, e.g. --http 127.0.0.1:0\n", *httpAddr)
+		}
+		return 1
+	}
+	if *caOut != "" {
+		if err := os.WriteFile(*caOut, d.CAPEM(), 0o644); err != nil { // public: a certificate, no key
+			fmt.Fprintln(stderr, "tsubame demo:", err)
+			d.Close()
+			return 1
+		}
+	}
+	addr := d.Gateway.HTTPAddr()
+	_, port, _ := net.SplitHostPort(addr)
+	fmt.Fprintf(stdout, "Tsubame demo: %d nodes, gateway at %s (HTTP/1.1 on TCP, HTTP/3 on UDP port %s)\n", *nodes, d.URL(), port)
+	for i, n := range d.Nodes {
+		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), demo.Placement(i, *nodes))
+	}
+	fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
+	if *caOut != "" {
+		fmt.Fprintf(stdout, "  curl --http3-only --cacert %s 'https://%s/hello?name=world'\n", *caOut, addr)
+	} else {
+		fmt.Fprintf(stdout, "  curl --http3-only -k 'https://%s/hello?name=world'   (or --ca-out FILE to verify)\n", addr)
+	}
+	fmt.Fprintf(stdout, "  tsubame status --admin %s\nCtrl-C stops it.\n", d.Nodes[0].AdminAddr())
+
+	code := 0
+	select {
+	case <-ctx.Done():
+	case err := <-d.Gateway.Errors():
+		fmt.Fprintln(stderr, "tsubame demo: gateway:", err)
+		code = 1
+	}
+	fmt.Fprintln(stdout, "Stopping...")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := d.Shutdown(sctx); err != nil {
+		fmt.Fprintln(stderr, "tsubame demo: shutdown:", err)
+		code = 1
+	}
+	return code
+}

@@ -1,0 +1,197 @@
+package gateway
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/node/sched"
+	"github.com/tsubame-rt/tsubame/node/transport"
+)
+
+// Options are what a caller hands over in memory instead of files: `tsubame
+// demo` and tests, which keep their CA in memory.
+type Options struct {
+	// ClusterTLS is the mutual-TLS configuration for the QUIC transport
+	// (node/pki.TLSConfig); it replaces [tls].
+	ClusterTLS *tls.Config
+	// HTTPCert holds the certificate clients see; it replaces http.cert and
+	// http.key.
+	HTTPCert *tls.Config
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// New starts a gateway: it listens on the QUIC transport, joins the cluster
+// as a member holding no components, and then opens the HTTP listeners. On
+// error everything already started is stopped again.
+func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway config: %w", err)
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	clusterTLS := o.ClusterTLS
+	if clusterTLS == nil {
+		if c.TLS.CA == "" {
+			return nil, errors.New("gateway: no cluster TLS: set [tls] ca, cert and key (see `tsubame ca`)")
+		}
+		if clusterTLS, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	httpCert := o.HTTPCert
+	if httpCert == nil && c.HTTP.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(c.HTTP.Cert, c.HTTP.Key)
+		if err != nil {
+			return nil, fmt.Errorf("gateway: http certificate: %w", err)
+		}
+		httpCert = &tls.Config{Certificates: []tls.Certificate{pair}}
+	}
+	name := c.Name
+	if name == "" {
+		if name, err = pki.LocalName(clusterTLS); err != nil {
+			return nil, fmt.Errorf("gateway: name: %w", err)
+		}
+	}
+	policy, err := sched.New(c.Dispatch.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	key, _ := c.Membership.secretKey() // checked by Validate
+	log = log.With("gateway", name)
+
+	g, err = newCore(name, settingsOf(c), c.Routes, nil, nil, policyPick(policy), log)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+
+	tr, err := transport.Listen(ctx, transport.Config{Listen: c.Listen, TLS: clusterTLS, Handler: handler{g}, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("gateway: quic transport: %w", err)
+	}
+	cleanup = append(cleanup, func() { tr.Close() })
+	g.net = tr
+
+	quicAddr := tr.Addr()
+	cl, err := cluster.Join(ctx, cluster.Config{
+		Name: name, Bind: c.Gossip, Seeds: c.Seeds, StaleAfter: c.Dispatch.StaleAfter,
+		SecretKey: key, Logger: log,
+	}, func() cluster.Meta { return cluster.Meta{QUIC: quicAddr, Gateway: true} })
+	if err != nil {
+		return nil, fmt.Errorf("gateway: join cluster: %w", err)
+	}
+	cleanup = append(cleanup, func() { cl.Close() })
+	g.dir = members{cl}
+	g.cl, g.tr = cl, tr
+
+	writeTimeout := c.HTTP.WriteTimeout
+	if writeTimeout == 0 {
+		writeTimeout = time.Duration(c.Dispatch.Attempts)*c.Dispatch.AttemptTimeout + 10*time.Second
+	}
+	if g.srv, err = listenHTTP(c.HTTP, httpCert, writeTimeout, g.Handler(), log); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	log.Info("gateway started", "http", g.srv.addr(), "http3", g.srv.udp != nil, "https", g.srv.tls,
+		"quic", quicAddr, "gossip", cl.Addr(), "routes", len(c.Routes))
+	return g, nil
+}
+
+// settingsOf takes the running knobs out of a validated Config.
+func settingsOf(c Config) settings {
+	return settings{
+		attempts:       c.Dispatch.Attempts,
+		attemptTimeout: c.Dispatch.AttemptTimeout,
+		maxInFlight:    c.Dispatch.MaxInFlight,
+		maxBody:        c.HTTP.MaxBodyBytes,
+		readTimeout:    c.HTTP.ReadTimeout,
+		exposeTrace:    c.HTTP.ExposeTrace,
+		limits:         lp.DefaultLimits,
+	}
+}
+
+// HTTPAddr is the address clients connect to (TCP, and UDP for HTTP/3).
+func (g *Gateway) HTTPAddr() string { return g.srv.addr() }
+
+// HTTP3 reports whether HTTP/3 is served; HTTPS whether TCP speaks TLS.
+func (g *Gateway) HTTP3() bool { return g.srv.udp != nil }
+func (g *Gateway) HTTPS() bool { return g.srv.tls }
+
+// QUICAddr is the transport address; GossipAddr the membership address.
+func (g *Gateway) QUICAddr() string   { return g.tr.Addr() }
+func (g *Gateway) GossipAddr() string { return g.cl.Addr() }
+
+// Errors delivers a listener's failure while serving.
+func (g *Gateway) Errors() <-chan error { return g.srv.errs }
+
+// Shutdown stops accepting requests, waits (until ctx ends) for those in
+// flight to be answered, leaves the cluster and closes the transport.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	errs := []error{g.srv.shutdown(ctx), g.cl.Leave(ctx), g.tr.Close()}
+	return errors.Join(errs...)
+}
+
+// handler receives LPs from the transport: finished ones coming home.
+type handler struct{ g *Gateway }
+
+var _ transport.Handler = handler{}
+
+func (h handler) AcceptLP(ctx context.Context, from string, p *lp.Process) error {
+	if err := h.g.accept(from, p); err != nil {
+		return &transport.Refusal{Reason: transport.UnknownComponent, Detail: err.Error()}
+	}
+	return nil
+}
+
+// members is the cluster view the dispatcher uses.
+type members struct{ c *cluster.Cluster }
+
+func (m members) holders(component string) []candidate {
+	peers := m.c.Holders(component)
+	out := make([]candidate, len(peers))
+	for i, p := range peers {
+		out[i] = candidate{name: p.Name, addr: p.Meta.QUIC, load: p.Meta.Load, workers: p.Meta.Workers}
+	}
+	return out
+}
+
+func (m members) nodes() int {
+	n := 0
+	for _, p := range m.c.Peers() {
+		if !p.Meta.Gateway {
+			n++
+		}
+	}
+	return n
+}
+
+// policyPick adapts a scheduler policy to the dispatcher.
+func policyPick(p sched.Policy) pickFunc {
+	return func(cands []candidate) int {
+		sc := make([]sched.Candidate, len(cands))
+		for i, c := range cands {
+			sc[i] = sched.Candidate{Name: c.name, Load: c.load, InFlight: c.inFlight, Workers: c.workers}
+		}
+		return p.Pick(sc)
+	}
+}
+
+// Nodes is how many live nodes (not gateways) with fresh load reports the
+// gateway sees.
+func (g *Gateway) Nodes() int { return g.dir.nodes() }
