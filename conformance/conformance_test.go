@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	tsubame "github.com/tsubame-rt/tsubame/abi/go"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/wasmhost"
@@ -21,7 +23,7 @@ import (
 
 // languages lists every language with a conformance module,
 // testdata/conformance_<lang>.wasm. Adding a language is adding it here.
-var languages = []string{"go", "c", "rust", "as"}
+var languages = []string{"go", "c", "rust", "as", "wat"}
 
 // chain is the mixed-language chain, head first.
 var chain = []string{"chain_go", "chain_rust", "chain_c", "chain_as"}
@@ -362,6 +364,32 @@ func TestABIVersionChecked(t *testing.T) {
 			}
 			if err := rt.Validate(t.Context(), wasm); err != nil {
 				t.Fatalf("unmodified module: %v", err)
+			}
+		})
+	}
+}
+
+// The sequential style's continuation is the same bytes in every language:
+// "TSQ1" and the FNV-1a 64 fingerprint of each call made so far, as the Go
+// SDK computes it.
+func TestSequentialContinuationFormat(t *testing.T) {
+	f := host(t)
+	for i, lang := range languages {
+		self, other := module(lang), module(languages[(i+1)%len(languages)])
+		t.Run(lang, func(t *testing.T) {
+			p := lp.New("conformance", self, "seq", []byte(other+" greet abc"))
+			want := binary.LittleEndian.AppendUint64([]byte("TSQ1"), tsubame.Fingerprint(other, "greet", []byte("abc")))
+			for step := 1; step <= 3; step++ {
+				if err := f.step(t.Context(), p); err != nil {
+					t.Fatal(err)
+				}
+				if step == 1 || step == 3 {
+					if got := p.Root().Cont; !bytes.Equal(got, want) {
+						t.Fatalf("after step %d the continuation is %x, want %x", step, got, want)
+					}
+					// the second call's input is the first's reply
+					want = binary.LittleEndian.AppendUint64(want, tsubame.Fingerprint(other, "greet", []byte("Hello, abc")))
+				}
 			}
 		})
 	}
