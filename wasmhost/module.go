@@ -95,6 +95,12 @@ func (m *Module) Step(ctx context.Context, component string, p *lp.Process) (Res
 	callErr := in.stepFn.CallWithStack(&in.ctx, nil)
 	fired, why, reuse := in.ctx.end()
 	in.steps++
+	if callErr != nil && m.isClosed() {
+		// Runtime.Close stopped the guest mid-step: it did not fail.
+		in.st = stepState{}
+		m.put(in, false)
+		return Result{}, ErrClosed
+	}
 	res, serr := in.classify(callErr, fired, why)
 	in.st = stepState{kids: in.st.kids[:0]} // keep no reference to p
 	m.put(in, reuse && callErr == nil && serr == nil)

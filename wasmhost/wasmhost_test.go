@@ -528,3 +528,32 @@ func TestHostFunctionOutsideStep(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestCloseDuringStep: closing the runtime stops a running step, which
+// reports ErrClosed (it did not fail on its own), and Close returns.
+func TestCloseDuringStep(t *testing.T) {
+	rt, err := New(context.Background(), testConfig(nil).WithStepTimeout(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := load(t, rt, "loop")
+	done := make(chan error, 1)
+	go func() {
+		_, err := m.Step(context.Background(), "loop", newLP("loop", "k", ""))
+		done <- err
+	}()
+	for i := 0; i < 10000 && len(m.slots) == 0; i++ {
+		time.Sleep(time.Millisecond)
+	}
+	if err := rt.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the step did not stop when the runtime closed")
+	}
+}
