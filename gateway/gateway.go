@@ -340,8 +340,8 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 	if acked > 0 {
 		g.stats.timeouts.Add(1)
 		return nil, &dispatchError{http.StatusGatewayTimeout,
-			fmt.Sprintf("tsubame: no reply from component %s: %d attempts of %s each timed out (%d sent)",
-				component, g.set.attempts, timeout, acked)}
+			fmt.Sprintf("tsubame: no reply from component %s: %s of %s each timed out (%d sent)",
+				component, plural(g.set.attempts, "attempt"), timeout, acked)}
 	}
 	g.stats.unavailable.Add(1)
 	if errors.Is(lastErr, errNoHolder) {
@@ -349,8 +349,15 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 			fmt.Sprintf("tsubame: no live node holds component %s", component)}
 	}
 	return nil, &dispatchError{http.StatusServiceUnavailable,
-		fmt.Sprintf("tsubame: no node accepted the request for component %s in %d attempts: %v",
-			component, g.set.attempts, lastErr)}
+		fmt.Sprintf("tsubame: no node accepted the request for component %s in %s: %v",
+			component, plural(g.set.attempts, "attempt"), lastErr)}
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // retryPause is how long an attempt that no node accepted waits before the
