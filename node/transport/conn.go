@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -21,7 +22,7 @@ import (
 const (
 	codeShutdown quic.ApplicationErrorCode = 1 // the closing side is shutting down
 	codeTimeout  quic.ApplicationErrorCode = 2 // the peer did not answer within Timeout
-	codeGone     quic.ApplicationErrorCode = 3 // a newer connection replaced this one
+	codeBroken   quic.ApplicationErrorCode = 3 // this side found the connection unusable
 
 	codeDiscard   quic.StreamErrorCode = 1 // the stream's state is unknown; dropped
 	codeStreamEnd quic.StreamErrorCode = 2 // an ERROR frame ended the stream
@@ -39,21 +40,33 @@ type conn struct {
 	peer string // node name from the verified certificate
 	addr string // the peer's UDP address
 
+	// broken is set when an exchange saw the connection fail: quic-go may
+	// report the failure on a stream a moment before the connection's
+	// context ends, and the next Send must redial, not reuse it.
+	broken atomic.Bool
+
 	mu   sync.Mutex
 	idle []*stream // LIFO, so the warmest streams are reused first
 }
 
-func (c *conn) alive() bool { return c.qc.Context().Err() == nil }
+func (c *conn) alive() bool { return !c.broken.Load() && c.qc.Context().Err() == nil }
 
 func (c *conn) close(code quic.ApplicationErrorCode, msg string) {
 	_ = c.qc.CloseWithError(code, msg)
 }
 
+// fail retires a connection an exchange found unusable.
+func (c *conn) fail(code quic.ApplicationErrorCode, msg string) {
+	c.broken.Store(true)
+	c.close(code, msg)
+}
+
 // stream is one bidirectional stream and its reader, reused for exchange
 // after exchange.
 type stream struct {
-	qs *quic.Stream
-	r  *bufio.Reader
+	qs      *quic.Stream
+	r       *bufio.Reader
+	scratch [64]byte // holds an answer's payload, which is almost always small
 }
 
 // discard drops a stream whose state is unknown, both directions at once.
@@ -390,18 +403,24 @@ func (t *Transport) exchange(ctx context.Context, addr string, id lp.ID, frame [
 		defer stop()
 	}
 	if _, err := s.qs.Write(frame); err != nil {
+		// A peer that rejects a frame early (too large, say) answers ERROR
+		// and stops reading; the write then fails, but the answer says why.
+		var se *quic.StreamError
+		if !errors.As(err, &se) || !se.Remote {
+			s.discard()
+			return false, t.streamFailed(ctx, c, err)
+		}
+		if typ, payload, rerr := t.readAnswer(s); rerr == nil && typ == frameError && len(payload) >= 1 {
+			s.discard()
+			return false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
+		}
 		s.discard()
 		return false, t.streamFailed(ctx, c, err)
 	}
 	if t.cfg.MaxIdleStreams < 0 {
 		s.qs.Close() // one exchange per stream: the FIN goes with the frame
 	}
-	typ, n, err := readHeader(s.r, maxResponse)
-	var payload []byte
-	if err == nil {
-		payload = make([]byte, n)
-		_, err = io.ReadFull(s.r, payload)
-	}
+	typ, payload, err := t.readAnswer(s)
 	if err != nil {
 		s.discard()
 		var we *wireError
@@ -414,15 +433,41 @@ func (t *Transport) exchange(ctx context.Context, addr string, id lp.ID, frame [
 	case typ == frameAck && len(payload) == len(id) && lp.ID(payload) == id:
 		t.putStream(c, s)
 		return true, nil
-	case typ == frameRefuse && n >= 1:
-		t.putStream(c, s)
-		return true, &Refusal{Reason: RefuseReason(payload[0]), Detail: string(payload[1:])}
-	case typ == frameError && n >= 1:
+	case typ == frameAck:
+		// The stream is out of step with its peer: drop it.
+		s.discard()
+		return true, fmt.Errorf("bad answer from %s: ACK for %x, not for the LP sent", c.peer, payload)
+	case typ == frameRefuse && len(payload) >= 1:
+		ref := &Refusal{Reason: RefuseReason(payload[0]), Detail: string(payload[1:])}
+		t.putStream(c, s) // after copying payload out of s's scratch space
+		return true, ref
+	case typ == frameError && len(payload) >= 1:
 		s.discard()
 		return true, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
 	}
 	s.discard()
-	return true, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, n)
+	return true, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
+}
+
+// readAnswer reads one response frame from s. The payload aliases s's
+// scratch space when it fits.
+func (t *Transport) readAnswer(s *stream) (frameType, []byte, error) {
+	typ, n, err := readHeader(s.r, maxResponse)
+	if err != nil {
+		return 0, nil, err
+	}
+	payload := s.scratch[:0]
+	if n > len(s.scratch) {
+		payload = make([]byte, n)
+	}
+	payload = payload[:n]
+	if _, err := io.ReadFull(s.r, payload); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = &wireError{ErrFrame, "stream ended inside an answer"}
+		}
+		return 0, nil, err
+	}
+	return typ, payload, nil
 }
 
 // streamFailed classifies a stream failure. A peer that let the deadline
@@ -432,10 +477,15 @@ func (t *Transport) streamFailed(ctx context.Context, c *conn, err error) error 
 	if ctx.Err() != nil {
 		return context.Cause(ctx)
 	}
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		c.close(codeTimeout, fmt.Sprintf("no answer within %v", t.cfg.Timeout))
+	var se *quic.StreamError
+	switch {
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		c.fail(codeTimeout, fmt.Sprintf("no answer within %v", t.cfg.Timeout))
 		return fmt.Errorf("%s did not answer within %v: %w", c.peer, t.cfg.Timeout, err)
+	case errors.As(err, &se):
+		return fmt.Errorf("stream to %s: %w", c.peer, err) // this stream only
 	}
+	c.fail(codeBroken, "connection failed")
 	return fmt.Errorf("connection to %s: %w", c.peer, err)
 }
 
@@ -455,6 +505,12 @@ func (t *Transport) getStream(ctx context.Context, c *conn) (*stream, error) {
 	defer cancel()
 	qs, err := c.qc.OpenStreamSync(octx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil, context.Cause(ctx)
+		}
+		// Either the connection failed or the peer's stream limit stayed
+		// full for Timeout: both mean this connection is no good.
+		c.fail(codeBroken, "cannot open a stream")
 		return nil, fmt.Errorf("open stream to %s: %w", c.peer, err)
 	}
 	return &stream{qs: qs, r: bufio.NewReaderSize(qs, 512)}, nil

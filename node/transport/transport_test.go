@@ -500,6 +500,46 @@ func TestPeerDeathAndRedial(t *testing.T) {
 	}
 }
 
+// TestRestartedPeerResetsStaleConnection: a peer that crashed (no
+// CONNECTION_CLOSE sent) and came back with the same key answers the old
+// connection with a stateless reset, so the sender learns at once instead of
+// waiting for its Timeout.
+func TestRestartedPeerResetsStaleConnection(t *testing.T) {
+	ca := testCA(t)
+	bTLS := nodeTLS(t, ca, "b")
+	a := start(t, ca, "a", nil, func(c *Config) { c.Timeout = 10 * time.Second })
+	b, err := Listen(context.Background(), Config{Listen: "127.0.0.1:0", TLS: bTLS, Handler: newRecorder()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := b.Addr()
+	if err := a.Send(ctxT(t), addr, testLP(2<<10)); err != nil {
+		t.Fatal(err)
+	}
+	// A crash: the socket goes away and no connection is closed politely.
+	b.udp.Close()
+	defer b.Close()
+
+	h := newRecorder()
+	b2, err := Listen(context.Background(), Config{Listen: addr, TLS: bTLS, Handler: h})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b2.Close()
+	err = a.Send(ctxT(t), addr, testLP(2<<10))
+	var reset *quic.StatelessResetError
+	if !errors.As(err, &reset) {
+		t.Fatalf("send on the stale connection: err = %v, want a stateless reset", err)
+	}
+	p := testLP(100)
+	if err := a.Send(ctxT(t), addr, p); err != nil {
+		t.Fatalf("send after the reset did not redial: %v", err)
+	}
+	if h.count(p.ID) != 1 {
+		t.Fatalf("restarted peer got the LP %d times", h.count(p.ID))
+	}
+}
+
 func TestSendHonoursContext(t *testing.T) {
 	ca := testCA(t)
 	block := make(chan struct{})
