@@ -282,6 +282,16 @@ static inline void ts_fail_bytes(uint32_t code, ts_bytes msg) {
 }
 static inline void ts_fail(uint32_t code, const char *msg) { ts_fail_bytes(code, ts_str(msg)); }
 
+/* ts_fail_unknown_kind fails with 404 `no handler for kind "KIND"`, as the
+ * Go SDK does for a kind it has no handler for. */
+static inline void ts_fail_unknown_kind(ts_bytes kind) {
+	ts_buf m = {0, 0, 0};
+	ts_buf_str(&m, "no handler for kind \"");
+	ts_buf_bytes(&m, kind);
+	ts_buf_str(&m, "\"");
+	ts_fail_bytes(404, ts_buf_view(&m));
+}
+
 /* ts_log writes msg to the node's log at level (TS_DEBUG .. TS_ERROR). */
 static inline void ts_log(uint32_t level, const char *msg) {
 	tsubame_log(level, msg, (uint32_t)ts__strlen(msg));

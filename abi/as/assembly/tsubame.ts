@@ -194,6 +194,12 @@ export function failBytes(code: u32, msg: Uint8Array): void {
   _fail(code, msg.dataStart, msg.length);
 }
 
+// failUnknownKind fails with 404 `no handler for kind "KIND"`, as the Go
+// SDK does for a kind it has no handler for.
+export function failUnknownKind(kind: string): void {
+  fail(404, 'no handler for kind "' + kind + '"');
+}
+
 // log writes msg to the node's log at level (LOG_DEBUG .. LOG_ERROR).
 export function log(level: u32, msg: string): void {
   let b = utf8(msg);

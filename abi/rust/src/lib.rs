@@ -232,6 +232,12 @@ pub fn fail(code: u32, msg: &str) {
     }
 }
 
+/// Fails with 404 `no handler for kind "KIND"`, as the Go SDK does for a
+/// kind it has no handler for.
+pub fn fail_unknown_kind(kind: &str) {
+    fail(404, &format!("no handler for kind \"{}\"", kind))
+}
+
 /// Writes `msg` to the node's log.
 pub fn log(level: Level, msg: &str) {
     unsafe { sys::log(level as u32, msg.as_ptr(), msg.len() as u32) }

@@ -159,7 +159,7 @@ function step(): void {
   } else if (kind == "trap") {
     unreachable();
   } else {
-    ts.fail(404, 'no handler for kind "' + kind + '"');
+    ts.failUnknownKind(kind);
   }
 }
 

@@ -7,7 +7,7 @@ export { tsubame_abi_version } from "tsubame";
 
 function step(): void {
   let kind = ts.kind();
-  if (kind != "greet") return ts.fail(404, 'no handler for kind "' + kind + '"');
+  if (kind != "greet") return ts.failUnknownKind(kind);
   let input = ts.input();
   if (input.length == 0) return ts.fail(400, "greet: empty name");
   ts.reply(ts.concat(ts.utf8("Hello, "), input));

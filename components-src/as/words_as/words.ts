@@ -44,7 +44,7 @@ function step(): void {
   } else if (kind == "upper") {
     ts.reply(upper(ts.input()));
   } else {
-    ts.fail(404, 'no handler for kind "' + kind + '"');
+    ts.failUnknownKind(kind);
   }
 }
 

@@ -56,11 +56,7 @@ static void step(void) {
 	} else if (ts_eq(kind, "adler32")) {
 		reply_hex(adler32(ts_input()));
 	} else {
-		ts_buf m = {0, 0, 0};
-		ts_buf_str(&m, "no handler for kind \"");
-		ts_buf_bytes(&m, kind);
-		ts_buf_str(&m, "\"");
-		ts_fail_bytes(404, ts_buf_view(&m));
+		ts_fail_unknown_kind(kind);
 	}
 }
 

@@ -212,11 +212,7 @@ static void step(void) {
 	} else if (ts_eq(kind, "trap")) {
 		__builtin_trap();
 	} else {
-		ts_buf b = {0, 0, 0};
-		ts_buf_str(&b, "no handler for kind \"");
-		ts_buf_bytes(&b, kind);
-		ts_buf_str(&b, "\"");
-		ts_fail_bytes(404, ts_buf_view(&b));
+		ts_fail_unknown_kind(kind);
 	}
 }
 

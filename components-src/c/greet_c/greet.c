@@ -7,11 +7,7 @@
 static void step(void) {
 	ts_bytes kind = ts_kind(), in = ts_input();
 	if (!ts_eq(kind, "greet")) {
-		ts_buf m = {0, 0, 0};
-		ts_buf_str(&m, "no handler for kind \"");
-		ts_buf_bytes(&m, kind);
-		ts_buf_str(&m, "\"");
-		ts_fail_bytes(404, ts_buf_view(&m));
+		ts_fail_unknown_kind(kind);
 		return;
 	}
 	if (in.len == 0) {

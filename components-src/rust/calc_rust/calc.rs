@@ -128,7 +128,7 @@ fn eval(s: &[u8]) -> Res {
 fn step() {
     let kind = tsubame::kind();
     if kind != "eval" {
-        return tsubame::fail(404, &format!("no handler for kind \"{}\"", kind));
+        return tsubame::fail_unknown_kind(&kind);
     }
     match eval(&tsubame::input()) {
         Ok(v) => tsubame::reply(v.to_string().as_bytes()),

@@ -3,7 +3,7 @@
 //! against this module and its twins in every other language.
 //! Built by scripts/components/rust.sh into testdata/conformance_rust.wasm.
 
-use tsubame::{Error, Failure, Seq};
+use tsubame::{Error, Seq};
 
 /// Splits `b` at its first space: (before, after).
 fn field(b: &[u8]) -> (&[u8], &[u8]) {
@@ -143,10 +143,7 @@ fn step() {
             tsubame::reply(format!("{} {}", input.len(), sum).as_bytes())
         }
         "trap" => panic!("conformance: trap requested"),
-        other => {
-            let f = Failure::new(404, format!("no handler for kind \"{}\"", other));
-            tsubame::fail(f.code, &f.msg)
-        }
+        other => tsubame::fail_unknown_kind(other),
     }
 }
 

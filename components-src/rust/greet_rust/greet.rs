@@ -6,7 +6,7 @@
 fn step() {
     let kind = tsubame::kind();
     if kind != "greet" {
-        return tsubame::fail(404, &format!("no handler for kind \"{}\"", kind));
+        return tsubame::fail_unknown_kind(&kind);
     }
     let input = tsubame::input();
     if input.is_empty() {
