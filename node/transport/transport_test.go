@@ -370,6 +370,47 @@ func TestALPNVersionMismatch(t *testing.T) {
 	}
 }
 
+// TestBadAnswers: a peer that answers out of step (an ACK for another LP,
+// a frame that is no answer) makes Send fail; it never counts as delivered.
+func TestBadAnswers(t *testing.T) {
+	ca := testCA(t)
+	stc := nodeTLS(t, ca, "liar")
+	stc.NextProtos = []string{ALPN}
+	ln, err := quic.ListenAddr("127.0.0.1:0", stc, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	answers := [][]byte{
+		appendFrame(nil, frameAck, make([]byte, 16)),
+		appendFrame(nil, frameLP, []byte("not an answer")),
+	}
+	go func() {
+		c, err := ln.Accept(context.Background())
+		if err != nil {
+			return
+		}
+		for _, a := range answers {
+			s, err := c.AcceptStream(context.Background())
+			if err != nil {
+				return
+			}
+			r := bufio.NewReader(s)
+			if _, n, err := readHeader(r, 1<<20); err == nil {
+				_, _ = io.CopyN(io.Discard, r, int64(n))
+				_, _ = s.Write(a)
+			}
+		}
+	}()
+	a := start(t, ca, "a", nil)
+	for _, want := range []string{"ACK for 0000", "unexpected LP frame"} {
+		err := a.Send(ctxT(t), ln.Addr().String(), testLP(10))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("err = %v, want one mentioning %q", err, want)
+		}
+	}
+}
+
 func mustEncode(t testing.TB, p *lp.Process) []byte {
 	t.Helper()
 	b, err := p.MarshalBinary()
