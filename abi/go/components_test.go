@@ -50,8 +50,11 @@ func TestComponents(t *testing.T) {
 // out of memory.
 func TestMemoryBounded(t *testing.T) {
 	h := newHarness(t, 1024, testdata("memgrow")...)
-	h.allocSteps(3000, 64<<10)
-	h.allocSteps(300, 1<<20)
+	for _, load := range []struct{ steps, size int }{{3000, 64 << 10}, {300, 1 << 20}} {
+		if _, err := h.allocSteps(load.steps, load.size); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if mib := h.memMiB("memgrow"); mib > 32 {
 		t.Errorf("memgrow grew to %.1f MiB after 3000 steps of 64 KiB and 300 of 1 MiB", mib)
 	}

@@ -29,15 +29,19 @@ type gcPolicy struct {
 	atCheck uint64 // counter at the last read
 }
 
-// afterStep runs after every step; grew says linear memory grew during it
-// and allocs reads the runtime's cumulative count of allocated bytes. It
-// reports whether to collect now.
+// tick counts a step and reports whether afterStep must run: small enough
+// to inline, so most steps cost no call.
+func (g *gcPolicy) tick(grew bool) bool {
+	g.since++
+	return grew || g.since >= g.every
+}
+
+// afterStep runs after a step for which tick said so; grew says linear
+// memory grew during it and allocs reads the runtime's cumulative count of
+// allocated bytes. It reports whether to collect now.
 func (g *gcPolicy) afterStep(grew bool, allocs func() uint64) bool {
 	if g.budget == 0 {
-		return false
-	}
-	g.since++
-	if !grew && g.since < g.every {
+		g.since, g.every = 0, maxCheckEvery
 		return false
 	}
 	a := allocs()

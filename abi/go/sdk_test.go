@@ -377,6 +377,11 @@ func TestStepCollects(t *testing.T) {
 	growBy = 0
 }
 
+// step is what the SDK does after each step.
+func (g *gcPolicy) step(grew bool, allocs func() uint64) bool {
+	return g.tick(grew) && g.afterStep(grew, allocs)
+}
+
 func TestGCPolicy(t *testing.T) {
 	for _, rate := range []uint64{0, 1, 4 << 10, 64 << 10, 1 << 20, 15 << 20, 40 << 20} {
 		g := gcPolicy{budget: DefaultGCBudget}
@@ -386,7 +391,7 @@ func TestGCPolicy(t *testing.T) {
 		const steps = 100000
 		for i := 0; i < steps; i++ {
 			counter += rate
-			if g.afterStep(false, allocs) {
+			if g.step(false, allocs) {
 				collections++
 				// Never much past the budget: at most one step's allocation.
 				if used := counter - atGC; used < g.budget && rate < g.budget || used >= g.budget+rate {
@@ -411,12 +416,12 @@ func TestGCPolicy(t *testing.T) {
 	g := gcPolicy{budget: DefaultGCBudget}
 	never := func() uint64 { return 0 }
 	for i := 0; i < 3; i++ {
-		if !g.afterStep(true, never) {
+		if !g.step(true, never) {
 			t.Fatalf("a step that grew memory did not collect")
 		}
 	}
 	g = gcPolicy{}
-	if g.afterStep(true, func() uint64 { t.Fatal("read with collections off"); return 0 }) {
+	if g.step(true, func() uint64 { t.Fatal("read with collections off"); return 0 }) {
 		t.Fatal("collected with collections off")
 	}
 }

