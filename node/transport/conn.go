@@ -101,9 +101,10 @@ func (t *Transport) connTo(ctx context.Context, addr string) (*conn, error) {
 		p = &peer{}
 		t.peers[addr] = p
 	}
-	t.mu.Unlock()
-
+	// Lock p before letting go of t.mu, so forget cannot drop p between the
+	// two (the lock order is t.mu, then p.mu).
 	p.mu.Lock()
+	t.mu.Unlock()
 	if p.c != nil && p.c.alive() {
 		c := p.c
 		p.mu.Unlock()
@@ -215,8 +216,8 @@ func (t *Transport) acceptLoop() {
 			p = &peer{}
 			t.peers[c.addr] = p
 		}
-		t.mu.Unlock()
 		p.mu.Lock()
+		t.mu.Unlock()
 		if p.c == nil || !p.c.alive() {
 			p.c = c
 		}
@@ -237,15 +238,31 @@ func (t *Transport) serveConn(c *conn) {
 		go t.serveStream(c, qs)
 	}
 	c.close(codeShutdown, "")
-	t.mu.Lock()
-	delete(t.conns, c)
-	t.mu.Unlock()
+	t.forget(c)
 	c.mu.Lock()
 	idle := c.idle
 	c.idle = nil
 	c.mu.Unlock()
 	for _, s := range idle {
 		s.discard()
+	}
+}
+
+// forget drops a closed connection and the peer entries that only pointed
+// at it, so neither the connection nor the address book outlives its use.
+func (t *Transport) forget(c *conn) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.conns, c)
+	for addr, p := range t.peers {
+		p.mu.Lock()
+		if p.c == c {
+			p.c = nil
+		}
+		if p.c == nil && p.pending == nil {
+			delete(t.peers, addr)
+		}
+		p.mu.Unlock()
 	}
 }
 

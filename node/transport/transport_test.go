@@ -157,6 +157,36 @@ func TestSendAck(t *testing.T) {
 			t.Errorf("%s has %d connections, want 1 shared by both directions", tr.Name(), n)
 		}
 	}
+
+	// When the peer goes away, its connection and address-book entry go too.
+	b.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		a.mu.Lock()
+		n, m := len(a.conns), len(a.peers)
+		a.mu.Unlock()
+		if n == 0 && m == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the peer closed: %d connections, %d peer entries remain", n, m)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestLargeLP(t *testing.T) {
+	ca := testCA(t)
+	h := newRecorder()
+	a, b := start(t, ca, "a", nil), start(t, ca, "b", h)
+	p := testLP(lp.DefaultLimits.MaxBytes) // several flow-control windows' worth
+	if err := a.Send(ctxT(t), b.Addr(), p); err != nil {
+		t.Fatal(err)
+	}
+	procs, _ := h.snapshot()
+	if len(procs) != 1 || string(procs[0].Entries[0].Input) != string(p.Entries[0].Input) {
+		t.Fatal("large LP did not arrive intact")
+	}
 }
 
 // TestReceivedLPOwnsItsBuffer checks that an accepted LP's bytes are not
