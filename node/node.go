@@ -38,6 +38,10 @@ type Options struct {
 	// are dropped with a log line). Nodes are not usually origins; tools
 	// that submit work through a node are.
 	Deliver func(*lp.Process)
+
+	// wrap, if set, wraps the engine as the runner sees it (benchmarks
+	// shape step times with it).
+	wrap func(stepper) stepper
 }
 
 // Node is a running Tsubame server.
@@ -122,6 +126,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.run.deliver = o.Deliver
+	if o.wrap != nil {
+		n.run.eng = o.wrap(n.eng)
+	}
 	n.tr, err = transport.Listen(ctx, transport.Config{
 		Listen:   c.Listen,
 		TLS:      tlsConf,

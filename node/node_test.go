@@ -17,8 +17,10 @@ import (
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/node/pki"
 	"github.com/tsubame-rt/tsubame/node/transport"
+	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
 // These tests run real nodes in one process: QUIC with mutual TLS on
@@ -42,7 +44,7 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func testCA(t *testing.T) *pki.CA {
+func testCA(t testing.TB) *pki.CA {
 	t.Helper()
 	ca, err := pki.NewCA("test-ca")
 	if err != nil {
@@ -51,7 +53,7 @@ func testCA(t *testing.T) *pki.CA {
 	return ca
 }
 
-func module(t *testing.T, file string) []byte {
+func module(t testing.TB, file string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "testdata", file))
 	if err != nil {
@@ -73,7 +75,12 @@ func testConfig(name string, seeds ...string) Config {
 }
 
 // startNode starts a node holding mods (component name -> testdata file).
-func startNode(t *testing.T, ca *pki.CA, c Config, mods map[string]string) *Node {
+func startNode(t testing.TB, ca *pki.CA, c Config, mods map[string]string) *Node {
+	t.Helper()
+	return startNodeOpts(t, ca, c, mods, nil)
+}
+
+func startNodeOpts(t testing.TB, ca *pki.CA, c Config, mods map[string]string, opt func(*Options)) *Node {
 	t.Helper()
 	tlsConf, err := ca.IssueTLS(c.Name)
 	if err != nil {
@@ -83,7 +90,11 @@ func startNode(t *testing.T, ca *pki.CA, c Config, mods map[string]string) *Node
 	for name, file := range mods {
 		mem[name] = module(t, file)
 	}
-	n, err := New(context.Background(), c, Options{TLS: tlsConf, Modules: mem, Logger: quiet})
+	o := Options{TLS: tlsConf, Modules: mem, Logger: quiet}
+	if opt != nil {
+		opt(&o)
+	}
+	n, err := New(context.Background(), c, o)
 	if err != nil {
 		t.Fatalf("start node %s: %v", c.Name, err)
 	}
@@ -121,7 +132,7 @@ func (o *origin) AcceptLP(ctx context.Context, from string, p *lp.Process) error
 	return nil
 }
 
-func newOrigin(t *testing.T, ca *pki.CA, name string, seeds ...string) *origin {
+func newOrigin(t testing.TB, ca *pki.CA, name string, seeds ...string) *origin {
 	t.Helper()
 	tlsConf, err := ca.IssueTLS(name)
 	if err != nil {
@@ -142,14 +153,20 @@ func newOrigin(t *testing.T, ca *pki.CA, name string, seeds ...string) *origin {
 	return o
 }
 
+// expect returns the channel LP id arrives on when it comes back.
+func (o *origin) expect(id lp.ID) <-chan *lp.Process {
+	ch := make(chan *lp.Process, 1)
+	o.mu.Lock()
+	o.got[id] = ch
+	o.mu.Unlock()
+	return ch
+}
+
 // send starts an LP on node n; the returned channel gets it back finished.
 func (o *origin) send(t *testing.T, n *Node, target, kind, input string) (*lp.Process, <-chan *lp.Process, error) {
 	t.Helper()
 	p := lp.New(o.name, target, kind, []byte(input))
-	ch := make(chan *lp.Process, 1)
-	o.mu.Lock()
-	o.got[p.ID] = ch
-	o.mu.Unlock()
+	ch := o.expect(p.ID)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	return p, ch, o.tr.Send(ctx, n.QUICAddr(), p)
@@ -396,4 +413,68 @@ func getStatus(t *testing.T, n *Node) Status {
 		t.Fatalf("status %s: %v", b, err)
 	}
 	return st
+}
+
+// The Go SDK chain chain-a -> chain-b -> chain-c, one component per node:
+// the continuation chain-a saves before its call must survive two
+// migrations and come back to it on n1.
+func TestGoChainAcrossThreeNodes(t *testing.T) {
+	if testing.Short() || raceEnabled {
+		t.Skip("compiles three Go guests: slow in -short and under -race")
+	}
+	ca := testCA(t)
+	n1 := startNode(t, ca, testConfig("n1"), map[string]string{"chain-a": "chain-a.wasm"})
+	n2 := startNode(t, ca, testConfig("n2", n1.GossipAddr()), map[string]string{"chain-b": "chain-b.wasm"})
+	n3 := startNode(t, ca, testConfig("n3", n1.GossipAddr()), map[string]string{"chain-c": "chain-c.wasm"})
+	o := newOrigin(t, ca, "origin", n1.GossipAddr())
+	waitHolders(t, n1, map[string]int{"chain-b": 1, "chain-c": 1})
+	waitHolders(t, n2, map[string]int{"chain-a": 1, "chain-c": 1})
+	waitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
+	_ = n3
+
+	want := engineRun(t, "run", "xyz")
+	p := o.run(t, n1, "chain-a", "run", "xyz")
+	root := p.Root()
+	if root.State != lp.StateDone || string(root.Output) != want {
+		t.Fatalf("root entry: %s %q (code %d %q), want %q", root.State, root.Output, root.ErrCode, root.ErrMsg, want)
+	}
+	// chain-b calls chain-c twice (sequential style): every step must have
+	// run on the one node holding its entry's component.
+	home := map[string]string{"chain-a": "n1", "chain-b": "n2", "chain-c": "n3"}
+	if len(p.Trace) != 7 {
+		t.Errorf("%d steps, want 7: %v", len(p.Trace), traceNodes(p))
+	}
+	for i, s := range p.Trace {
+		if target := p.Entries[s.Entry].Target; s.Node != home[target] {
+			t.Errorf("step %d (%s) ran on %s, want %s", i, target, s.Node, home[target])
+		}
+	}
+}
+
+// engineRun runs the chain in one engine, no cluster: the answer the cluster
+// must give.
+func engineRun(t *testing.T, kind, input string) string {
+	t.Helper()
+	ctx := context.Background()
+	rt, err := wasmhost.New(ctx, wasmhost.NewConfig().WithCacheDir(cacheDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rt.Close(ctx)
+	eng := engine.New(rt, engine.Options{Node: "local", Logger: quiet})
+	for _, c := range []string{"chain-a", "chain-b", "chain-c"} {
+		m, err := rt.Load(ctx, module(t, c+".wasm"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng.Install(c, m)
+	}
+	p := lp.New("local", "chain-a", kind, []byte(input))
+	if err := eng.Run(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	if p.Root().State != lp.StateDone {
+		t.Fatalf("in-process chain failed: %d %q", p.Root().ErrCode, p.Root().ErrMsg)
+	}
+	return string(p.Root().Output)
 }
