@@ -398,7 +398,14 @@ func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) 
 			break
 		}
 		c := cands[i]
-		sctx, cancel := context.WithDeadline(ctx, until)
+		// A live node acknowledges in well under a millisecond; one that has
+		// died without membership noticing yet stays silent. Bounding each
+		// send leaves room in the attempt to try the other holders.
+		sendBy := time.Now().Add(g.set.attemptTimeout / sendsPerAttempt)
+		if until.Before(sendBy) {
+			sendBy = until
+		}
+		sctx, cancel := context.WithDeadline(ctx, sendBy)
 		err := g.net.Send(sctx, c.addr, p)
 		cancel()
 		if err == nil {
@@ -416,6 +423,10 @@ func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) 
 	}
 	return "", errors.Join(errs...)
 }
+
+// sendsPerAttempt is how many silent holders one attempt can try: each send
+// may take at most this fraction of the attempt timeout.
+const sendsPerAttempt = 3
 
 // errNotFinished is AcceptLP's answer to an LP that still has work to do: a
 // gateway runs no components.

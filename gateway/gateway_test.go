@@ -28,6 +28,7 @@ type fakeNet struct {
 	handle  func(node string, p *lp.Process) error
 	sent    []string // "node/attempt" of every acknowledged send
 	refused int
+	silent  string // a node that never answers a send, as a dead one
 }
 
 func (f *fakeNet) holders(component string) []candidate {
@@ -50,6 +51,10 @@ func (f *fakeNet) nodes() int {
 
 func (f *fakeNet) Send(ctx context.Context, addr string, p *lp.Process) error {
 	node := strings.TrimPrefix(addr, "addr-")
+	if node == f.silent {
+		<-ctx.Done()
+		return ctx.Err()
+	}
 	err := f.handle(node, clone(p))
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -282,6 +287,19 @@ func TestRefusalRepicks(t *testing.T) {
 	}
 	if got := f.sends(); !slices.Equal(got, []string{"n2/0"}) {
 		t.Errorf("sends %v, want [n2/0]", got)
+	}
+}
+
+// A holder that never acknowledges (dead, and membership has not noticed)
+// costs a fraction of the attempt, and the next holder answers within it.
+func TestSilentHolderRepicked(t *testing.T) {
+	f := newFake("hello", "n1", "n2")
+	f.silent = "n1"
+	set := testSettings()
+	set.attemptTimeout = 300 * time.Millisecond
+	_, url := newTest(t, f, set)
+	if code, h, body := get(t, url+"/hello?name=s"); code != 200 || body != "Hello, s!" || h.Get("Tsubame-Attempt") != "0" {
+		t.Fatalf("got %d %q attempt %s, want an answer from n2 in attempt 0", code, body, h.Get("Tsubame-Attempt"))
 	}
 }
 
