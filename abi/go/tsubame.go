@@ -102,11 +102,10 @@ func register(h *handler) {
 // until it hits its memory limit.
 func SetGCBudget(n int) { st.gc.budget = uint64(max(n, 0)) }
 
-// Log writes msg to the node's log, tagged with the component and the
-// active entry. Messages over 4 KiB are truncated.
-func Log(level int, msg string) {
-	hostLog(int32(level), unsafe.Pointer(unsafe.StringData(msg)), uint32(len(msg)))
-}
+// Log writes msg to the node's log at level (LogDebug to LogError), tagged
+// with the component and the active entry. Call it during a step. Messages
+// over 4 KiB are truncated.
+func Log(level int, msg string) { hostLog(int32(level), strPtr(msg), uint32(len(msg))) }
 
 // op is the kind of an Outcome.
 type op uint8
