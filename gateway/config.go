@@ -185,8 +185,14 @@ func (c Config) Validate() error {
 		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)
 	}
 	for key, addr := range map[string]string{"listen": c.Listen, "gossip": c.Gossip, "http.listen": h.Listen} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
 			bad(key, "%q is not host:port: %v", addr, err)
+			continue
+		}
+		// Nodes dial the QUIC address the gateway advertises.
+		if ip := net.ParseIP(host); key == "listen" && (ip == nil || ip.IsUnspecified()) {
+			bad(key, "%q is not an address nodes can dial: listen on a specific IP address", addr)
 		}
 	}
 	t := c.TLS

@@ -54,6 +54,7 @@ func TestConfigErrors(t *testing.T) {
 		{"[http]\ncert = \"a.crt\"\n" + minimalRoute, ":2: http.cert: cert and key go together"},
 		{"[tls]\nca = \"ca.crt\"\n" + minimalRoute, ":1: tls: ca, cert and key go together"},
 		{"listen = \"nowhere\"\n" + minimalRoute, ":1: listen: \"nowhere\" is not host:port"},
+		{"listen = \"0.0.0.0:0\"\n" + minimalRoute, ":1: listen: \"0.0.0.0:0\" is not an address nodes can dial"},
 		{"[membership]\nkey = \"c2hvcnQ=\"\n" + minimalRoute, ":2: membership.key: 5 bytes"},
 		{"[http]\nmax_body_bytes = 2000000\n" + minimalRoute, "http.max_body_bytes"},
 		{"[http]\nread_header_timeout = \"0s\"\n" + minimalRoute, "slow client"},

@@ -56,11 +56,16 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		}
 		httpCert = &tls.Config{Certificates: []tls.Certificate{pair}}
 	}
+	certName, err := pki.LocalName(clusterTLS)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	name := c.Name
 	if name == "" {
-		if name, err = pki.LocalName(clusterTLS); err != nil {
-			return nil, fmt.Errorf("gateway: name: %w", err)
-		}
+		name = certName
+	}
+	if name != certName {
+		return nil, fmt.Errorf("gateway: name %q differs from its certificate's %q: nodes know a member by its certificate", name, certName)
 	}
 	policy, err := sched.New(c.Dispatch.Policy)
 	if err != nil {
