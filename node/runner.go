@@ -71,9 +71,11 @@ type Refusal struct {
 
 func (r *Refusal) Error() string { return "refused: " + r.Reason.String() + ": " + r.Detail }
 
-// sendTimeout bounds one migration attempt: a hop is ~100us on a LAN, so a
-// peer that takes seconds is as good as gone and the LP tries another.
-const sendTimeout = 3 * time.Second
+// sendTimeout bounds one migration attempt, handshake included: a hop is
+// ~100us and a handshake ~1ms on a LAN, and a receiver acknowledges as soon
+// as the LP is queued, so a peer that takes a second is as good as gone and
+// the LP tries another.
+const sendTimeout = time.Second
 
 // maxLocalRun is how many consecutive steps one LP may run on a worker before
 // it goes to the back of the run queue, so one long call chain cannot keep
@@ -378,6 +380,9 @@ func (r *runner) finish(p *lp.Process) {
 			r.sent(peer)
 			return
 		}
+		if errors.Is(err, context.DeadlineExceeded) {
+			break // it did not answer in time: gone, or about to be
+		}
 	}
 	r.log.Info("drop finished LP: origin unreachable; it resends on timeout", "lp", p.ID, "origin", p.Origin, "err", err)
 }
@@ -393,9 +398,16 @@ func (r *runner) pushOut() {
 	}
 	budget := min(int((local-r.sc.OverloadMin)*float64(r.workers)/2)+1, r.q.len(), 64)
 	pushed := 0
+	worth := map[string]bool{} // by target: has holders markedly less loaded
 	for _, p := range r.q.takeNewest(budget, func(p *lp.Process) bool {
-		h := r.dir.Holders(p.ActiveEntry().Target)
-		return len(h) > 0 && local > r.sc.OverloadRatio*r.meanLoad(h)
+		t := p.ActiveEntry().Target
+		w, ok := worth[t]
+		if !ok {
+			h := r.dir.Holders(t)
+			w = len(h) > 0 && local > r.sc.OverloadRatio*r.meanLoad(h)
+			worth[t] = w
+		}
+		return w
 	}) {
 		if r.migrate(p, p.ActiveEntry().Target) {
 			pushed++
