@@ -133,7 +133,14 @@ func answer(f *fakeNet) func(string, *lp.Process) error {
 
 func get(t *testing.T, url string) (int, http.Header, string) {
 	t.Helper()
-	res, err := http.Get(url)
+	res, body := getWith(t, http.DefaultClient, url)
+	return res.StatusCode, res.Header, body
+}
+
+// getWith GETs url with client and returns the response with its body read.
+func getWith(t *testing.T, client *http.Client, url string) (*http.Response, string) {
+	t.Helper()
+	res, err := client.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +149,7 @@ func get(t *testing.T, url string) (int, http.Header, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.StatusCode, res.Header, string(b)
+	return res, string(b)
 }
 
 func TestHello(t *testing.T) {

@@ -71,16 +71,8 @@ func testCert(t *testing.T) (*tls.Config, *x509.CertPool) {
 // response's protocol and Alt-Svc header.
 func fetch(t *testing.T, client *http.Client, url string) (proto, altSvc string) {
 	t.Helper()
-	res, err := client.Get(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	b, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.StatusCode != 200 || string(b) != "Hello, p!" {
+	res, b := getWith(t, client, url)
+	if res.StatusCode != 200 || b != "Hello, p!" {
 		t.Fatalf("%s: %d %q", url, res.StatusCode, b)
 	}
 	return res.Proto, res.Header.Get("Alt-Svc")
