@@ -32,7 +32,6 @@
 
 extern crate alloc;
 
-use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -235,7 +234,12 @@ pub fn fail(code: u32, msg: &str) {
 /// Fails with 404 `no handler for kind "KIND"`, as the Go SDK does for a
 /// kind it has no handler for.
 pub fn fail_unknown_kind(kind: &str) {
-    fail(404, &format!("no handler for kind \"{}\"", kind))
+    // Built by hand: core::fmt would add about 5 KB to every component.
+    let mut m = String::with_capacity(24 + kind.len());
+    m.push_str("no handler for kind \"");
+    m.push_str(kind);
+    m.push('"');
+    fail(404, &m)
 }
 
 /// Writes `msg` to the node's log.
@@ -260,6 +264,23 @@ pub fn fingerprint(target: &[u8], kind: &[u8], input: &[u8]) -> u64 {
     eat(0);
     input.iter().for_each(|&b| eat(b));
     h
+}
+
+/// "nondeterministic replay at call N", without core::fmt.
+fn replay_message(call: u32) -> String {
+    let mut digits = [0u8; 10];
+    let (mut n, mut v) = (digits.len(), call);
+    loop {
+        n -= 1;
+        digits[n] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    let mut m = String::from("nondeterministic replay at call ");
+    m.push_str(core::str::from_utf8(&digits[n..]).unwrap_or("?"));
+    m
 }
 
 /// The state of one sequential step: the calls replayed so far and the
@@ -302,10 +323,7 @@ impl Seq {
             let mut le = [0u8; 8];
             le.copy_from_slice(&self.cont[at..at + 8]);
             if u64::from_le_bytes(le) != fp {
-                fail(
-                    code::ABI_VIOLATION,
-                    &format!("nondeterministic replay at call {}", i),
-                );
+                fail(code::ABI_VIOLATION, &replay_message(i));
                 self.stopped = true;
                 return Err(Error::Suspend);
             }
@@ -356,10 +374,7 @@ pub fn run_seq(handler: fn(&mut Seq) -> Result<Vec<u8>, Error>) {
     }
     if s.next < s.finished && !s.stopped {
         // The handler finished with fewer calls than it made last time.
-        fail(
-            code::ABI_VIOLATION,
-            &format!("nondeterministic replay at call {}", s.next),
-        );
+        fail(code::ABI_VIOLATION, &replay_message(s.next));
         return;
     }
     match r {
