@@ -284,7 +284,7 @@ func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 			return
 		}
 		_ = qs.SetDeadline(time.Now().Add(t.cfg.Timeout))
-		out = t.answer(c, r, out[:0])
+		out = t.answer(qs.Context(), c, r, out[:0])
 		if _, err := qs.Write(out); err != nil {
 			qs.CancelRead(codeDiscard)
 			qs.CancelWrite(codeDiscard)
@@ -299,7 +299,7 @@ func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 }
 
 // answer reads one request frame and appends the response frame to out.
-func (t *Transport) answer(c *conn, r *bufio.Reader, out []byte) []byte {
+func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []byte) []byte {
 	typ, n, err := readHeader(r, t.cfg.MaxFrame)
 	if err != nil {
 		return t.errorFrame(c, out, err)
@@ -320,7 +320,7 @@ func (t *Transport) answer(c *conn, r *bufio.Reader, out []byte) []byte {
 	if err := lp.Decode(buf, t.cfg.Limits, p); err != nil {
 		return t.errorFrame(c, out, &wireError{ErrBadLP, err.Error()})
 	}
-	if err := t.accept(c, p); err != nil {
+	if err := t.accept(ctx, c, p); err != nil {
 		var ref *Refusal
 		if !errors.As(err, &ref) {
 			ref = &Refusal{Reason: Other, Detail: err.Error()}
@@ -330,9 +330,11 @@ func (t *Transport) answer(c *conn, r *bufio.Reader, out []byte) []byte {
 	return appendFrame(out, frameAck, p.ID[:])
 }
 
-// accept hands p to the handler. A panicking handler refuses the LP rather
-// than taking the node down, as net/http does for a panicking handler.
-func (t *Transport) accept(c *conn, p *lp.Process) (err error) {
+// accept hands p to the handler. ctx is the stream's: it ends when the
+// sender gives up on the exchange or the connection closes, at no cost per
+// LP. A panicking handler refuses the LP rather than taking the node down,
+// as net/http does for a panicking handler.
+func (t *Transport) accept(ctx context.Context, c *conn, p *lp.Process) (err error) {
 	h := t.cfg.Handler
 	if h == nil {
 		return &Refusal{Reason: ShuttingDown, Detail: t.name + " takes no LPs"}
@@ -343,8 +345,6 @@ func (t *Transport) accept(c *conn, p *lp.Process) (err error) {
 			err = &Refusal{Reason: Other, Detail: "handler panicked"}
 		}
 	}()
-	ctx, cancel := context.WithTimeout(t.ctx, t.cfg.Timeout)
-	defer cancel()
 	return h.AcceptLP(ctx, c.peer, p)
 }
 

@@ -67,7 +67,8 @@ type Handler interface {
 	// handler may keep: its bytes are not reused by the transport.
 	// Returning nil acknowledges; a *Refusal refuses with a reason. It must
 	// not block for long (queue the LP; refuse Overloaded when full): the
-	// sender waits for the answer, at most Config.Timeout.
+	// sender waits for the answer, at most its Timeout. ctx ends when the
+	// sender gives up or the connection closes.
 	AcceptLP(ctx context.Context, from string, p *lp.Process) error
 }
 
@@ -118,7 +119,7 @@ type Transport struct {
 	clientTLS *tls.Config
 	qconf     *quic.Config
 
-	// ctx ends when the transport closes; handlers get a child of it.
+	// ctx ends when the transport closes.
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
