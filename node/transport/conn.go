@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -307,10 +308,13 @@ func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []
 	if typ != frameLP {
 		return t.errorFrame(c, out, &wireError{ErrFrameType, fmt.Sprintf("%s is not a request this node takes", typ)})
 	}
+	if lim := t.maxLP(); n > lim {
+		return t.errorFrame(c, out, &wireError{ErrFrameTooLarge, fmt.Sprintf("LP of %d bytes exceeds this node's limit of %d (lp.Limits.MaxTotal)", n, lim)})
+	}
 	// A fresh buffer for every LP: the decoded Process aliases it and the
 	// handler keeps it.
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
+	buf, err := readPayload(r, n)
+	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = &wireError{ErrFrame, fmt.Sprintf("stream ended inside a %d-byte LP frame", n)}
 		}
@@ -328,6 +332,42 @@ func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []
 		return appendText(out, frameRefuse, byte(ref.Reason), ref.Detail)
 	}
 	return appendFrame(out, frameAck, p.ID[:])
+}
+
+// maxLP is the largest LP the decoder would accept.
+func (t *Transport) maxLP() int {
+	if m := t.cfg.Limits.MaxTotal; m > 0 {
+		return m
+	}
+	return lp.DefaultLimits.MaxTotal
+}
+
+// readPayload reads an n-byte payload into a new buffer. A large payload's
+// buffer grows as its bytes arrive instead of being allocated from the
+// declared length, so a peer that announces a big frame and sends little
+// costs little.
+func readPayload(r io.Reader, n int) ([]byte, error) {
+	const step = 64 << 10
+	if n <= step {
+		buf := make([]byte, n)
+		_, err := io.ReadFull(r, buf)
+		return buf, err
+	}
+	buf := make([]byte, 0, step)
+	for len(buf) < n {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, min(len(buf), n-len(buf))) // double, up to n
+		}
+		m, err := r.Read(buf[len(buf):min(cap(buf), n)])
+		buf = buf[:len(buf)+m]
+		if err != nil && len(buf) < n {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // accept hands p to the handler. ctx is the stream's: it ends when the

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/quic-go/quic-go"
@@ -509,6 +510,20 @@ func TestMalformedFrames(t *testing.T) {
 	}
 }
 
+// TestReadPayloadGrowsWithData: the buffer for a large frame follows the
+// bytes that arrive, not the length announced. Allocating 2^40 bytes up
+// front would crash the test.
+func TestReadPayloadGrowsWithData(t *testing.T) {
+	if _, err := readPayload(strings.NewReader("only a few bytes"), 1<<40); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Fatalf("err = %v, want io.ErrUnexpectedEOF", err)
+	}
+	want := strings.Repeat("0123456789abcdef", 20000) // 320000 bytes: several growth steps
+	got, err := readPayload(iotest.OneByteReader(strings.NewReader(want+"trailing")), len(want))
+	if err != nil || string(got) != want {
+		t.Fatalf("readPayload: %d bytes, %v; want the %d bytes written", len(got), err, len(want))
+	}
+}
+
 func TestFrameLimit(t *testing.T) {
 	ca := testCA(t)
 	h := newRecorder()
@@ -524,6 +539,13 @@ func TestFrameLimit(t *testing.T) {
 	}
 	if h.total() != 1 {
 		t.Fatalf("handler got %d LPs, want 1", h.total())
+	}
+
+	// The LP limit applies too, before the LP's bytes are read.
+	c := start(t, ca, "c", h, func(c *Config) { c.Limits.MaxTotal = 1 << 10 })
+	err = a.Send(ctxT(t), c.Addr(), testLP(4<<10))
+	if !errors.As(err, &pe) || pe.Code != ErrFrameTooLarge || !strings.Contains(pe.Msg, "MaxTotal") {
+		t.Fatalf("err = %v, want a *ProtocolError naming MaxTotal", err)
 	}
 }
 
