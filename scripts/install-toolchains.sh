@@ -10,9 +10,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: wabt (wat2wasm), clang-14 + lld-14 (C), wasi-libc (C with a
-# libc, optional for our components), rustc + its wasm32 std (Rust), binaryen
+# libc, optional for our components, with the wasm32 compiler-rt it links
+# against), rustc + its wasm32 std (Rust), binaryen
 # (wasm-opt), nodejs + npm (AssemblyScript).
-pkgs=(wabt clang-14 lld-14 wasi-libc rustc libstd-rust-dev-wasm32 binaryen)
+pkgs=(wabt clang-14 lld-14 wasi-libc libclang-rt-14-dev-wasm32 rustc libstd-rust-dev-wasm32 binaryen)
 command -v node >/dev/null || pkgs+=(nodejs)
 command -v npm >/dev/null || pkgs+=(npm)
 missing=()

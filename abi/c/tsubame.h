@@ -2,10 +2,12 @@
  * tsubame.h: the Tsubame component ABI (version 1) for C, in one header.
  *
  * abi/ABI.md is the normative contract; this header wraps it for
- * clang --target=wasm32 with no libc at all (-nostdlib -ffreestanding), or
- * with wasi-libc. It never allocates from malloc: every value it reads from
- * the host goes into a per-step arena that is reset at the start of each step,
- * which is all a component needs because it keeps no state between steps.
+ * clang --target=wasm32 with no libc at all (-nostdlib -ffreestanding
+ * -mbulk-memory), or with wasi-libc (--target=wasm32-wasi
+ * -mexec-model=reactor). Every value it reads from the host goes into a
+ * per-step arena (a bump allocator, or malloc blocks with a libc) that is
+ * freed at the start of each step, which is all a component needs because it
+ * keeps no state between steps.
  *
  * Two styles (ABI.md section 6):
  *
@@ -72,9 +74,17 @@ TS__IMPORT(log) void tsubame_log(uint32_t level, const void *msg, uint32_t msg_l
 
 /* ---- Freestanding support. --------------------------------------------- */
 
+#if defined(__wasi__)
+/* With wasi-libc (--target=wasm32-wasi) libc has memcpy and friends, and
+ * the arena below takes its blocks from malloc. */
+#include <stdlib.h>
+#include <string.h>
+#else
+#if !defined(__wasm_bulk_memory__)
+#error "tsubame.h without a libc needs -mbulk-memory: memcpy and memset become memory.copy and memory.fill"
+#endif
 /* clang lowers struct copies and loops to memcpy/memset calls; with
- * -mbulk-memory the builtins below become memory.copy/memory.fill. Weak, so a
- * libc's own definitions win when one is linked. */
+ * -mbulk-memory the builtins below become memory.copy/memory.fill. */
 __attribute__((weak)) void *memcpy(void *d, const void *s, size_t n) {
 	__builtin_memcpy(d, s, n);
 	return d;
@@ -87,6 +97,7 @@ __attribute__((weak)) void *memset(void *d, int c, size_t n) {
 	__builtin_memset(d, c, n);
 	return d;
 }
+#endif
 
 /* ---- Bytes and the per-step arena. ------------------------------------- */
 
@@ -126,6 +137,32 @@ static inline int ts_eq(ts_bytes b, const char *s) {
 	return 1;
 }
 
+#if defined(__wasi__)
+/* With a libc, malloc owns the heap: each ts_alloc is a malloc block on a
+ * list that ts_reset frees. */
+static void **ts__blocks;
+
+/* ts_alloc returns n bytes (8-aligned) that live until the step ends, or
+ * traps when memory cannot grow (the host reports the memory limit). */
+static inline void *ts_alloc(uint32_t n) {
+	void **b = (void **)malloc(2 * sizeof(void *) + n);
+	if (!b)
+		__builtin_trap();
+	b[0] = ts__blocks;
+	ts__blocks = b;
+	return b + 2;
+}
+
+/* ts_reset frees everything ts_alloc returned; the step exports call it. */
+static inline void ts_reset(void) {
+	while (ts__blocks) {
+		void **b = ts__blocks;
+		ts__blocks = (void **)b[0];
+		free(b);
+	}
+}
+#else
+/* Without a libc the heap is ours: a bump arena from __heap_base. */
 extern unsigned char __heap_base;
 static uintptr_t ts__arena_next;
 
@@ -150,6 +187,7 @@ static inline void *ts_alloc(uint32_t n) {
 
 /* ts_reset frees everything ts_alloc returned; the step exports call it. */
 static inline void ts_reset(void) { ts__arena_next = (uintptr_t)&__heap_base; }
+#endif
 
 /* ts_buf is a growable byte buffer in the arena, for building replies. */
 typedef struct {
