@@ -130,7 +130,8 @@ type Transport struct {
 	conns  map[*conn]struct{} // every live connection, for Close
 }
 
-// Listen binds c.Listen and starts accepting connections.
+// Listen binds c.Listen and starts accepting connections. The transport runs
+// until Close; ctx is not kept (binding a UDP socket does not block).
 func Listen(ctx context.Context, c Config) (*Transport, error) {
 	if c.TLS == nil {
 		return nil, errors.New("transport: no TLS config (every connection is mutual TLS under the cluster CA)")
