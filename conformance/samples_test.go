@@ -6,6 +6,7 @@ import (
 	"hash/adler32"
 	"hash/crc32"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/tsubame-rt/tsubame/lp"
@@ -16,15 +17,14 @@ import (
 var samples = []string{"checksum_c", "calc_rust", "words_as", "greet_c", "greet_rust", "greet_as", "greet_wat", "exclaim_wat", "greet"}
 
 var (
+	samplesOnce    sync.Once
 	samplesFixture *fixture
 	samplesErr     error
 )
 
 func sampleHost(t *testing.T) *fixture {
 	t.Helper()
-	if samplesFixture == nil && samplesErr == nil {
-		samplesFixture, samplesErr = newFixture(context.Background(), samples)
-	}
+	samplesOnce.Do(func() { samplesFixture, samplesErr = newFixture(context.Background(), samples) })
 	if samplesErr != nil {
 		t.Fatal(samplesErr)
 	}
