@@ -3,7 +3,6 @@ package transport
 import (
 	"bufio"
 	"context"
-	"crypto/tls"
 	"io"
 	"net"
 	"runtime"
@@ -275,5 +274,3 @@ func BenchmarkBareQUICRoundTrip(b *testing.B)                  { benchBare(b, fa
 func BenchmarkBareQUICRoundTripNewStream(b *testing.B)         { benchBare(b, true) }
 func BenchmarkBareQUICRoundTripParallel(b *testing.B)          { benchBareParallel(b, false) }
 func BenchmarkBareQUICRoundTripNewStreamParallel(b *testing.B) { benchBareParallel(b, true) }
-
-var _ = tls.VersionTLS13
