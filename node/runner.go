@@ -152,6 +152,9 @@ func (r *runner) accept(from string, p *lp.Process) error {
 	if e == nil {
 		return &Refusal{Reason: RefuseMalformed, Detail: "the LP has finished; only its origin takes it"}
 	}
+	if p.Origin == "" {
+		return &Refusal{Reason: RefuseMalformed, Detail: "the LP names no origin to return to"}
+	}
 	if !r.eng.Holds(e.Target) {
 		return &Refusal{Reason: RefuseUnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
 	}

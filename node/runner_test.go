@@ -283,6 +283,9 @@ func TestRunnerRefusesUnknownComponent(t *testing.T) {
 	if !errors.As(err, &ref) || ref.Reason != RefuseUnknownComponent {
 		t.Fatalf("send relay LP to a node holding only echo: %v", err)
 	}
+	if err := tc.net.Send(context.Background(), "addr-a", lp.New("", "echo", "k", nil)); !errors.As(err, &ref) || ref.Reason != RefuseMalformed {
+		t.Fatalf("send an LP without an origin: %v", err)
+	}
 	done := lp.New("gw", "echo", "k", nil)
 	_ = done.Reply(nil)
 	if err := tc.net.Send(context.Background(), "addr-a", done); !errors.As(err, &ref) || ref.Reason != RefuseMalformed {
@@ -439,7 +442,7 @@ func TestRunnerRates(t *testing.T) {
 	}
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
+func waitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for !cond() {
