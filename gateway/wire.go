@@ -197,6 +197,16 @@ func policyPick(p sched.Policy) pickFunc {
 	}
 }
 
+// Holders names the live nodes with fresh reports that hold component, as
+// the dispatcher sees them.
+func (g *Gateway) Holders(component string) []string {
+	var names []string
+	for _, c := range g.dir.holders(component) {
+		names = append(names, c.name)
+	}
+	return names
+}
+
 // Nodes is how many live nodes (not gateways) with fresh load reports the
 // gateway sees.
 func (g *Gateway) Nodes() int { return g.dir.nodes() }

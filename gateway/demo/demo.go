@@ -173,15 +173,18 @@ func (d *Cluster) startNode(ctx context.Context, i int, c Config, seeds []string
 // readyTimeout bounds how long the gateway may take to see every node.
 const readyTimeout = 30 * time.Second
 
-// waitReady polls until the gateway sees every node as a holder.
+// waitReady polls until the cluster has converged: the gateway sees a
+// holder of each component, and every node sees every other node with a
+// fresh report and its component list.
 func (d *Cluster) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(readyTimeout)
 	for {
-		if d.Gateway.Nodes() == len(d.Nodes) {
+		missing := d.notReady()
+		if missing == "" {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: the gateway saw %d of %d nodes after %s", d.Gateway.Nodes(), len(d.Nodes), readyTimeout)
+			return fmt.Errorf("demo: not ready after %s: %s", readyTimeout, missing)
 		}
 		select {
 		case <-ctx.Done():
@@ -189,6 +192,27 @@ func (d *Cluster) waitReady(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// notReady says what the cluster still lacks, or "".
+func (d *Cluster) notReady() string {
+	for comp := range modules {
+		if len(d.Gateway.Holders(comp)) == 0 {
+			return "the gateway sees no holder of " + comp
+		}
+	}
+	for _, n := range d.Nodes {
+		seen := 0
+		for _, m := range n.Status().Members {
+			if !m.Self && !m.Gateway && m.Fresh && len(m.Components) > 0 {
+				seen++
+			}
+		}
+		if seen != len(d.Nodes)-1 {
+			return fmt.Sprintf("%s sees %d of the %d other nodes", n.Name(), seen, len(d.Nodes)-1)
+		}
+	}
+	return ""
 }
 
 // URL is the gateway's base URL over plain HTTP/1.1; HTTP/3 is at the same
