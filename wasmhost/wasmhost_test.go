@@ -7,6 +7,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -555,5 +557,32 @@ func TestCloseDuringStep(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the step did not stop when the runtime closed")
+	}
+}
+
+// TestCacheDir: compiled code goes to the cache directory, and a second
+// runtime on the same directory loads and runs the module from it.
+func TestCacheDir(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	for i := 0; i < 2; i++ {
+		rt := newRuntime(t, testConfig(nil).WithCacheDir(dir))
+		m := load(t, rt, "echo")
+		if res, err := m.Step(ctx, "echo", newLP("echo", "k", "cached")); err != nil || string(res.Output) != "cached" {
+			t.Fatalf("run %d: %+v, %v", i, res, err)
+		}
+		if err := rt.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var files int
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, _ error) error {
+		if d != nil && !d.IsDir() {
+			files++
+		}
+		return nil
+	})
+	if files == 0 {
+		t.Fatal("nothing was written to the cache directory")
 	}
 }
