@@ -5,6 +5,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,6 +187,31 @@ component = "absent"
 kind = "any"
 `
 
+// freshPeers counts the other nodes (not gateways) a node's admin API shows
+// with a fresh report and their components.
+func freshPeers(client *http.Client, admin string) int {
+	code, body, err := get(client, "http://"+admin+"/v1/status")
+	if err != nil || code != 200 {
+		return -1
+	}
+	var st struct {
+		Members []struct {
+			Self, Gateway, Fresh bool
+			Components           []struct{ Name string }
+		}
+	}
+	if json.Unmarshal([]byte(body), &st) != nil {
+		return -1
+	}
+	n := 0
+	for _, m := range st.Members {
+		if !m.Self && !m.Gateway && m.Fresh && len(m.Components) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
 func get(client *http.Client, url string) (int, string, error) {
 	res, err := client.Get(url)
 	if err != nil {
@@ -252,10 +278,18 @@ attempt_timeout = "1s"
 	}
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 
+	// Ready: the gateway sees three nodes, and every node sees the other two
+	// with fresh reports and their components (else a first request could
+	// meet a node that does not know greet's holders yet).
 	poll(t, 30*time.Second, func() string {
 		code, body, err := get(client, base+"/healthz")
 		if err != nil || code != 200 || !strings.Contains(body, "\nnodes 3\n") {
 			return fmt.Sprintf("healthz: %d %q %v", code, body, err)
+		}
+		for _, n := range []*proc{n1, n2, n3} {
+			if seen := freshPeers(client, n.field(t, "admin")); seen != 2 {
+				return fmt.Sprintf("%s sees %d fresh nodes", n.name, seen)
+			}
 		}
 		return ""
 	})
