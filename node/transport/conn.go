@@ -286,6 +286,11 @@ func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 		}
 		_ = qs.SetDeadline(time.Now().Add(t.cfg.Timeout))
 		out = t.answer(qs.Context(), c, r, out[:0])
+		if frameType(out[0]) == frameResponse {
+			// A request handler may have taken a while (an install
+			// compiles a module): the answer gets its own deadline.
+			_ = qs.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
+		}
 		if _, err := qs.Write(out); err != nil {
 			qs.CancelRead(codeDiscard)
 			qs.CancelWrite(codeDiscard)
@@ -296,6 +301,9 @@ func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 			qs.Close()
 			return
 		}
+		if cap(out) > maxPooledBuf {
+			out = nil // a module sent in a RESPONSE: do not pin it
+		}
 	}
 }
 
@@ -304,6 +312,9 @@ func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []
 	typ, n, err := readHeader(r, t.cfg.MaxFrame)
 	if err != nil {
 		return t.errorFrame(c, out, err)
+	}
+	if typ == frameRequest {
+		return t.answerRequest(ctx, c, r, n, out)
 	}
 	if typ != frameLP {
 		return t.errorFrame(c, out, &wireError{ErrFrameType, fmt.Sprintf("%s is not a request this node takes", typ)})

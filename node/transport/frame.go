@@ -23,10 +23,12 @@ import (
 //	                  before allocating anything
 //	payload length bytes
 //
-// Requests:   LP (payload: an lp wire encoding, lp.WireVersion).
+// Requests:   LP (payload: an lp wire encoding, lp.WireVersion); REQUEST
+// (payload: a RequestKind byte, then the kind's body; see request.go).
 // Responses:  ACK (payload: the 16-byte ID of the LP, now owned by the
 // receiver), REFUSE (payload: reason byte, then UTF-8 detail), ERROR
-// (payload: error-code byte, then UTF-8 message). REFUSE leaves the stream
+// (payload: error-code byte, then UTF-8 message), RESPONSE (payload: a
+// RequestStatus byte, then the answer). REFUSE and RESPONSE leave the stream
 // usable; ERROR ends it (the receiver closes its side), because the bytes
 // that caused it may have left the stream out of step.
 type frameType uint8
@@ -37,9 +39,8 @@ const (
 	frameAck    frameType = 2
 	frameRefuse frameType = 3
 	frameError  frameType = 4
-	// frameRequest and frameResponse are reserved for a generic
-	// request/response exchange (module fetch). Until then a receiver
-	// answers a REQUEST with ERROR unsupported.
+	// frameRequest and frameResponse are a generic request/response
+	// exchange (module fetch, install orders): request.go.
 	frameRequest  frameType = 5
 	frameResponse frameType = 6
 )
@@ -78,6 +79,8 @@ const (
 	// ErrBadLP: the LP payload does not decode (lp.DecodeError) or breaks
 	// the receiver's lp.Limits.
 	ErrBadLP ErrorCode = 4
+	// ErrBadRequest: a REQUEST frame without its kind byte.
+	ErrBadRequest ErrorCode = 5
 )
 
 func (c ErrorCode) String() string {
@@ -90,6 +93,8 @@ func (c ErrorCode) String() string {
 		return "unsupported frame type"
 	case ErrBadLP:
 		return "malformed LP"
+	case ErrBadRequest:
+		return "malformed request"
 	}
 	return fmt.Sprintf("error code %d", uint8(c))
 }

@@ -1,6 +1,8 @@
 // Package transport moves LPs between Tsubame nodes over QUIC with mutual
 // TLS: Send migrates a Process to a peer and returns once the peer owns it;
-// a Handler receives the Processes peers send here.
+// a Handler receives the Processes peers send here. Request and a
+// RequestHandler carry the cluster's other exchanges (a module fetched by
+// hash, an install order) over the same connections.
 //
 // One UDP socket (one quic.Transport) per node serves both directions, and
 // one QUIC connection per peer carries every migration to it, on a small pool
@@ -90,6 +92,9 @@ type Config struct {
 	// Handler receives LPs. Nil refuses every LP with ShuttingDown (a
 	// send-only transport).
 	Handler Handler
+	// Requests answers REQUEST frames (request.go). Nil answers every
+	// request with StatusUnsupported.
+	Requests RequestHandler
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// MaxFrame bounds one incoming frame (default DefaultMaxFrame, 32 MiB).

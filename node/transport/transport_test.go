@@ -470,7 +470,8 @@ func TestMalformedFrames(t *testing.T) {
 		want  string
 	}{
 		{"unknown type", []byte{0x7f, 0}, ErrFrameType, "frame type 127"},
-		{"reserved type", appendFrame(nil, frameRequest, []byte("x")), ErrFrameType, "REQUEST"},
+		{"request without a kind", appendFrame(nil, frameRequest, nil), ErrBadRequest, "kind byte"},
+		{"RESPONSE as request", appendFrame(nil, frameResponse, []byte{0}), ErrFrameType, "RESPONSE"},
 		{"response as request", appendFrame(nil, frameAck, good.ID[:]), ErrFrameType, "ACK"},
 		{"undecodable LP", appendFrame(nil, frameLP, bad), ErrBadLP, "version"},
 		// Were the receiver to allocate before checking, 2^62 bytes would
