@@ -34,8 +34,15 @@ type Config struct {
 	Listen string `toml:"listen"`
 	// Gossip is the membership (memberlist) address, UDP and TCP.
 	Gossip string `toml:"gossip"`
-	// Admin is the HTTP address of /v1/status and /healthz; "off" disables it.
+	// Admin is the address of the admin API (HTTPS, and plain HTTP for
+	// /healthz and /v1/status); "off" disables it.
 	Admin string `toml:"admin"`
+	// AdminTokenFile holds the bearer token the admin API's module
+	// endpoints require; "" turns those endpoints off.
+	AdminTokenFile string `toml:"admin_token_file"`
+	// AdminPlain also answers /healthz and /v1/status over plain HTTP on
+	// the admin address, for probes and clients without the CA.
+	AdminPlain bool `toml:"admin_plain"`
 	// DataDir keeps the compiled-module cache; "" keeps it in memory.
 	DataDir string `toml:"data_dir"`
 	// Workers run steps; Queue bounds the LPs waiting for one.
@@ -50,6 +57,8 @@ type Config struct {
 	Membership MembershipConfig `toml:"membership"`
 	TLS        TLSConfig        `toml:"tls"`
 	Limits     LimitsConfig     `toml:"limits"`
+	Modules    ModulesConfig    `toml:"modules"`
+	Autogrow   AutogrowConfig   `toml:"autogrow"`
 }
 
 // SchedulerConfig says where the next step of an LP runs.
@@ -111,9 +120,12 @@ const DefaultPolicy = sched.P2C
 // Name and Workers, which depend on the machine (see withDefaults).
 func DefaultConfig() Config {
 	return Config{
-		Listen: "127.0.0.1:7450",
-		Gossip: "127.0.0.1:7946",
-		Admin:  "127.0.0.1:7480",
+		Listen:     "127.0.0.1:7450",
+		Gossip:     "127.0.0.1:7946",
+		Admin:      "127.0.0.1:7480",
+		AdminPlain: true,
+		Modules:    defaultModules,
+		Autogrow:   defaultAutogrow,
 		Scheduler: SchedulerConfig{
 			Policy:        DefaultPolicy,
 			OverloadRatio: 1.5,
@@ -273,6 +285,7 @@ func (c Config) Validate() error {
 	if l.MaxTrace < 0 {
 		bad("limits.max_trace", "%d is negative", l.MaxTrace)
 	}
+	c.validateInstall(bad)
 	return errors.Join(errs...)
 }
 
@@ -402,6 +415,7 @@ func (c *Config) resolve(dir string) {
 	}
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = abs(c.TLS.CA), abs(c.TLS.Cert), abs(c.TLS.Key)
 	c.DataDir = abs(c.DataDir)
+	c.AdminTokenFile = abs(c.AdminTokenFile)
 }
 
 // keyLine finds the line defining key in a TOML document, or 0. BurntSushi

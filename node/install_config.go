@@ -1,0 +1,109 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"time"
+)
+
+// ModulesConfig is the [modules] table: the module store and hot install.
+type ModulesConfig struct {
+	// MaxBytes bounds one module: an upload, an install order's fetch, a
+	// module a peer serves. Larger ones are refused before anything else.
+	MaxBytes int `toml:"max_bytes"`
+	// KeepOld is how long a module version that is no longer current stays
+	// loaded after the last step that saved a continuation in it here (and
+	// at least until that LP's deadline), for LPs suspended in it.
+	KeepOld time.Duration `toml:"keep_old"`
+}
+
+// AutogrowConfig is the [autogrow] table: installing a component on an idle
+// node when every holder is saturated, and removing it again once idle.
+type AutogrowConfig struct {
+	Enabled bool `toml:"enabled"`
+	// High: a holder is saturated while its load, averaged over Sustain, is
+	// at least High. Low: a node is idle while its averaged load is at most
+	// Low.
+	High float64 `toml:"high"`
+	Low  float64 `toml:"low"`
+	// Sustain is how long every holder must have been saturated.
+	Sustain time.Duration `toml:"sustain"`
+	// Cooldown is the least time between two auto-installs of one
+	// component decided by this node.
+	Cooldown time.Duration `toml:"cooldown"`
+	// MaxPerMinute bounds the auto-installs this node decides in any minute.
+	MaxPerMinute int `toml:"max_per_minute"`
+	// IdleRemove: an auto-installed component that has not run a step here
+	// for this long is removed again (never the last live holder).
+	IdleRemove time.Duration `toml:"idle_remove"`
+}
+
+// Defaults for [modules] and [autogrow]; docs/config.md says why.
+var (
+	defaultModules = ModulesConfig{
+		MaxBytes: 16 << 20,
+		KeepOld:  time.Minute,
+	}
+	defaultAutogrow = AutogrowConfig{
+		Enabled:      false,
+		High:         1.0,
+		Low:          0.5,
+		Sustain:      2 * time.Second,
+		Cooldown:     10 * time.Second,
+		MaxPerMinute: 6,
+		IdleRemove:   time.Minute,
+	}
+)
+
+// minTokenBytes keeps a guessable token out: 16 bytes is 128 bits when
+// random (`openssl rand -hex 16` gives 32 characters).
+const minTokenBytes = 16
+
+// validateInstall checks the hot-install keys.
+func (c Config) validateInstall(bad func(key, format string, args ...any)) {
+	m := c.Modules
+	if m.MaxBytes < 1024 {
+		bad("modules.max_bytes", "%d is below 1024", m.MaxBytes)
+	}
+	if m.MaxBytes > 1<<30 {
+		bad("modules.max_bytes", "%d exceeds 1 GiB", m.MaxBytes)
+	}
+	if m.KeepOld < time.Second {
+		bad("modules.keep_old", "%v is below 1s: LPs suspended in an old version need it", m.KeepOld)
+	}
+	a := c.Autogrow
+	if a.High <= 0 {
+		bad("autogrow.high", "%v is not positive", a.High)
+	}
+	if a.Low < 0 || a.Low >= a.High {
+		bad("autogrow.low", "%v must be at least 0 and below autogrow.high (%v)", a.Low, a.High)
+	}
+	for key, d := range map[string]time.Duration{
+		"autogrow.sustain": a.Sustain, "autogrow.cooldown": a.Cooldown, "autogrow.idle_remove": a.IdleRemove,
+	} {
+		if d <= 0 {
+			bad(key, "%v is not positive", d)
+		}
+	}
+	if a.MaxPerMinute < 1 {
+		bad("autogrow.max_per_minute", "%d is below 1", a.MaxPerMinute)
+	}
+}
+
+// readToken reads the admin bearer token: the file's contents without
+// surrounding white space. The token itself never appears in an error.
+func readToken(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("admin_token_file: %w", err)
+	}
+	tok := bytes.TrimSpace(b)
+	if len(tok) < minTokenBytes {
+		return nil, fmt.Errorf("admin_token_file: %s holds %d bytes, want at least %d (try `openssl rand -hex 16`)", path, len(tok), minTokenBytes)
+	}
+	if bytes.ContainsAny(tok, " \t\r\n") {
+		return nil, fmt.Errorf("admin_token_file: %s: the token must be one line without spaces", path)
+	}
+	return tok, nil
+}
