@@ -156,6 +156,7 @@ type Cluster struct {
 	leaveMu  sync.Mutex
 	left     bool
 	needFull chan string // members that just joined and need our component list
+	nudge    chan struct{} // Announce: report now rather than at the next tick
 }
 
 // member is what we know of one other member.
@@ -197,6 +198,7 @@ func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 		members:  map[string]*member{},
 		stop:     make(chan struct{}),
 		needFull: make(chan string, 64),
+		nudge:    make(chan struct{}, 1),
 	}
 	mc := memberlist.DefaultLANConfig()
 	mc.Name = c.Name
@@ -339,6 +341,16 @@ func (c *Cluster) Members() []Peer {
 	return out
 }
 
+// Announce sends this member's report to every member now rather than at
+// the next tick. The node calls it when its components change, so peers
+// route to a new holder within a round trip instead of a report interval.
+func (c *Cluster) Announce() {
+	select {
+	case c.nudge <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
 // Leave tells the cluster this member is going, waits (bounded by ctx, at
 // most a second) for that to spread, and stops gossip. Idempotent.
 func (c *Cluster) Leave(ctx context.Context) error {
@@ -407,6 +419,7 @@ func (c *Cluster) reportLoop() {
 		case <-c.stop:
 			return
 		case <-t.C:
+		case <-c.nudge:
 		}
 		seq++
 		r := c.report(seq)
