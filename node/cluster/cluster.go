@@ -155,7 +155,7 @@ type Cluster struct {
 	done     sync.WaitGroup
 	leaveMu  sync.Mutex
 	left     bool
-	needFull chan string // members that just joined and need our component list
+	needFull chan string   // members that just joined and need our component list
 	nudge    chan struct{} // Announce: report now rather than at the next tick
 }
 
