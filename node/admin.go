@@ -18,6 +18,8 @@ type Status struct {
 	Time time.Time `json:"time"`
 	// Members lists this node first, then the others by name.
 	Members []MemberStatus `json:"members"`
+	// Autogrow lists the auto-grow actions this node took, oldest first.
+	Autogrow []AutogrowEvent `json:"autogrow,omitempty"`
 }
 
 // MemberStatus is one member as the answering node sees it.
@@ -42,10 +44,15 @@ type MemberStatus struct {
 	SentTo  map[string]uint64 `json:"sent_to,omitempty"`
 }
 
-// ComponentStatus is a component and the short hash of its module.
+// ComponentStatus is a component and the short hash of its module, and, when
+// the member says, how it got it: Source "config", "upload", "peer" or
+// "auto" (auto-grow), and when.
 type ComponentStatus struct {
-	Name string `json:"name"`
-	Hash string `json:"hash"`
+	Name        string     `json:"name"`
+	Hash        string     `json:"hash"`
+	Source      string     `json:"source,omitempty"`
+	Auto        bool       `json:"auto,omitempty"`
+	InstalledAt *time.Time `json:"installed_at,omitempty"`
 }
 
 type admin struct {
@@ -53,8 +60,10 @@ type admin struct {
 	addr string
 }
 
-// startAdmin serves the admin API. It is plain HTTP with no authentication,
-// which is why the default address is loopback.
+// startAdmin serves the admin API: HTTPS with the node's certificate, and on
+// the same port plain HTTP for /healthz and /v1/status (adminGate). The
+// module endpoints need the admin token (admin_modules.go); status and
+// health need none.
 func startAdmin(addr string, n *Node) (*admin, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -67,6 +76,7 @@ func startAdmin(addr string, n *Node) (*admin, error) {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(n.Status())
 	})
+	n.adminRoutes(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if n.run.draining.Load() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -76,7 +86,7 @@ func startAdmin(addr string, n *Node) (*admin, error) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	a := &admin{addr: ln.Addr().String(), srv: &http.Server{
-		Handler:           mux,
+		Handler:           n.adminGate(mux),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -84,7 +94,7 @@ func startAdmin(addr string, n *Node) (*admin, error) {
 		ErrorLog:          nil,
 	}}
 	go func() {
-		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := a.srv.Serve(n.adminListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("admin API stopped", "err", err)
 		}
 	}()
@@ -110,6 +120,7 @@ func (n *Node) Status() Status {
 	for _, p := range n.cl.Members() {
 		st.Members = append(st.Members, memberStatus(p, now, n.cfg.Scheduler.StaleAfter))
 	}
+	n.hot.annotateStatus(&st)
 	return st
 }
 

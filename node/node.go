@@ -55,6 +55,7 @@ type Node struct {
 	run  *runner
 	quic string // advertised QUIC address
 	adm  *admin
+	hot  *hot // hot install: module store, versions, auto-grow (install.go)
 
 	comps atomic.Pointer[[]cluster.Component]
 
@@ -118,21 +119,22 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: start wasm runtime: %w", err)
 	}
 	n.eng = engine.New(n.rt, engine.Options{Node: c.Name, Limits: c.LpLimits(), Logger: log})
-	if err := n.loadComponents(ctx, o.Modules); err != nil {
+	if err := n.loadAll(ctx, o.Modules, tlsConf); err != nil {
 		return nil, err
 	}
 
-	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), n.eng, nil, nil, log); err != nil {
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), hotStepper{n.hot, n.eng}, nil, nil, log); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	n.run.deliver = o.Deliver
 	if o.wrap != nil {
-		n.run.eng = o.wrap(n.eng)
+		n.run.eng = o.wrap(n.run.eng)
 	}
 	n.tr, err = transport.Listen(ctx, transport.Config{
 		Listen:   c.Listen,
 		TLS:      tlsConf,
 		Handler:  handler{n.run},
+		Requests: n.hot,
 		Logger:   log,
 		MaxFrame: c.Limits.MaxLPBytes + frameSlack,
 		Limits:   c.LpLimits(),
@@ -157,8 +159,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	}
 	n.run.dir = n.cl
 	n.run.start()
-	n.loops.Add(1)
+	n.loops.Add(2)
 	go n.tick()
+	go n.hot.loop()
 	if c.Admin != "off" {
 		if n.adm, err = startAdmin(c.Admin, n); err != nil {
 			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
