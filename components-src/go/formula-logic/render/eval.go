@@ -13,7 +13,6 @@ package render
 
 import (
 	"errors"
-	"fmt"
 	"math/bits"
 	"strconv"
 )
@@ -32,14 +31,14 @@ type SyntaxError struct {
 	Msg string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("formula: %s at byte %d", e.Msg, e.Pos) }
+func (e *SyntaxError) Error() string { return "formula: " + e.Msg + " at byte " + strconv.Itoa(e.Pos) }
 
 // Errors of well-formed formulas whose value is not a representable
 // rational.
 var (
 	ErrDivZero  = errors.New("formula: division by zero")
 	ErrOverflow = errors.New("formula: value out of range (int64 rationals)")
-	ErrTooLong  = fmt.Errorf("formula: longer than %d bytes", MaxFormula)
+	ErrTooLong  = errors.New("formula: longer than " + strconv.Itoa(MaxFormula) + " bytes")
 	ErrEmpty    = errors.New("formula: empty")
 )
 
@@ -69,7 +68,7 @@ func Eval(src string) (Rat, error) {
 		return Rat{}, err
 	}
 	if p.pos != len(src) {
-		return Rat{}, p.errorf("unexpected %q", src[p.pos])
+		return Rat{}, p.unexpected(src[p.pos])
 	}
 	return v, nil
 }
@@ -79,9 +78,10 @@ type parser struct {
 	pos int
 }
 
-func (p *parser) errorf(format string, args ...any) error {
-	return &SyntaxError{Pos: p.pos, Msg: fmt.Sprintf(format, args...)}
-}
+// fmt is not used: it would add half a megabyte to the module.
+func (p *parser) fail(msg string) error { return &SyntaxError{Pos: p.pos, Msg: msg} }
+
+func (p *parser) unexpected(c byte) error { return p.fail("unexpected " + strconv.QuoteRune(rune(c))) }
 
 func (p *parser) skip() {
 	for p.pos < len(p.src) && p.src[p.pos] == ' ' {
@@ -148,7 +148,7 @@ func (p *parser) term(depth int) (Rat, error) {
 // unary := "-" unary | power
 func (p *parser) unary(depth int) (Rat, error) {
 	if depth > maxDepth {
-		return Rat{}, p.errorf("nested deeper than %d", maxDepth)
+		return Rat{}, p.fail("nested deeper than " + strconv.Itoa(maxDepth))
 	}
 	if p.peek() == '-' {
 		p.pos++
@@ -178,7 +178,7 @@ func (p *parser) power(depth int) (Rat, error) {
 	}
 	if e.Den != 1 {
 		p.pos = at
-		return Rat{}, p.errorf("exponent %s is not an integer", e)
+		return Rat{}, p.fail("exponent " + e.String() + " is not an integer")
 	}
 	return pow(base, e.Num)
 }
@@ -193,7 +193,7 @@ func (p *parser) atom(depth int) (Rat, error) {
 			return Rat{}, err
 		}
 		if p.peek() != ')' {
-			return Rat{}, p.errorf("missing )")
+			return Rat{}, p.fail("missing )")
 		}
 		p.pos++
 		return v, nil
@@ -208,9 +208,9 @@ func (p *parser) atom(depth int) (Rat, error) {
 		}
 		return Rat{n, 1}, nil
 	case c == 0:
-		return Rat{}, p.errorf("unexpected end")
+		return Rat{}, p.fail("unexpected end")
 	default:
-		return Rat{}, p.errorf("unexpected %q", c)
+		return Rat{}, p.unexpected(c)
 	}
 }
 
