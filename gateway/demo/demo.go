@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -33,6 +34,20 @@ type Config struct {
 	Workers int
 	// Logger receives every member's logs (default: discarded).
 	Logger *slog.Logger
+	// App replaces the demo app; nil serves hello and greet.
+	App *App
+	// AttemptTimeout is the gateway's dispatch.attempt_timeout, how long it
+	// waits before resending a request (0: the gateway's default).
+	AttemptTimeout time.Duration
+}
+
+// App is what a cluster serves: modules, which node holds which, routes.
+type App struct {
+	// Modules maps a component name to its module.
+	Modules map[string][]byte
+	// Placement returns the components node i (0-based) of n holds.
+	Placement func(i, n int) []string
+	Routes    []gateway.Route
 }
 
 // Route is the demo's one route: GET /hello?name=NAME runs hello's kind
@@ -46,6 +61,10 @@ type Cluster struct {
 	ca      *pki.CA
 	Nodes   []*node.Node
 	Gateway *gateway.Gateway
+
+	cfg   Config // with App set
+	seeds []string
+	log   *slog.Logger
 }
 
 // Placement returns the components node i (0-based) of n holds: hello and
@@ -61,7 +80,11 @@ func Placement(i, n int) []string {
 	return []string{"greet"}
 }
 
-var modules = map[string][]byte{"hello": tsubame.DemoHello, "greet": tsubame.DemoGreet}
+var demoApp = App{
+	Modules:   map[string][]byte{"hello": tsubame.DemoHello, "greet": tsubame.DemoGreet},
+	Placement: Placement,
+	Routes:    []gateway.Route{Route},
+}
 
 // Start starts the cluster and returns once the gateway sees every node.
 // On error everything already started is stopped.
@@ -79,6 +102,9 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if c.App == nil {
+		c.App = &demoApp
+	}
 	// Fail before starting nodes when the address is taken: the common
 	// mistake, and the one the user fixes with --http.
 	if ln, err := net.Listen("tcp", c.HTTP); err != nil {
@@ -86,7 +112,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	} else {
 		ln.Close()
 	}
-	d := &Cluster{Nodes: make([]*node.Node, c.Nodes)}
+	d := &Cluster{Nodes: make([]*node.Node, c.Nodes), cfg: c, log: log}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -97,17 +123,18 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}
 	// The first node is everyone's seed; the others start in parallel, since
 	// compiling the modules dominates start-up.
-	if d.Nodes[0], err = d.startNode(ctx, 0, c, nil, log); err != nil {
+	if d.Nodes[0], err = d.startNode(ctx, 0, c.Nodes, nil); err != nil {
 		return nil, err
 	}
 	seeds := []string{d.Nodes[0].GossipAddr()}
+	d.seeds = seeds
 	var wg sync.WaitGroup
 	errs := make([]error, c.Nodes)
 	for i := 1; i < c.Nodes; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.Nodes[i], errs[i] = d.startNode(ctx, i, c, seeds, log)
+			d.Nodes[i], errs[i] = d.startNode(ctx, i, c.Nodes, seeds)
 		}()
 	}
 	wg.Wait()
@@ -121,7 +148,10 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	gc.HTTP.Listen = c.HTTP
 	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
 	gc.HTTP.ExposeTrace = true
-	gc.Routes = []gateway.Route{Route}
+	gc.Routes = c.App.Routes
+	if c.AttemptTimeout > 0 {
+		gc.Dispatch.AttemptTimeout = c.AttemptTimeout
+	}
 	clusterTLS, err := d.ca.IssueTLS("gateway")
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
@@ -148,7 +178,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	return d, nil
 }
 
-func (d *Cluster) startNode(ctx context.Context, i int, c Config, seeds []string, log *slog.Logger) (*node.Node, error) {
+func (d *Cluster) startNode(ctx context.Context, i, n int, seeds []string) (*node.Node, error) {
 	name := fmt.Sprintf("node-%d", i+1)
 	tlsConf, err := d.ca.IssueTLS(name)
 	if err != nil {
@@ -158,14 +188,30 @@ func (d *Cluster) startNode(ctx context.Context, i int, c Config, seeds []string
 	nc.Name = name
 	nc.Listen, nc.Gossip, nc.Admin = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	nc.Seeds = seeds
-	nc.Workers = c.Workers
+	nc.Workers = d.cfg.Workers
 	mods := map[string][]byte{}
-	for _, comp := range Placement(i, c.Nodes) {
-		mods[comp] = modules[comp]
+	for _, comp := range d.cfg.App.Placement(i, n) {
+		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	n, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: log})
+	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log})
 	if err != nil {
 		return nil, fmt.Errorf("demo: start %s: %w", name, err)
+	}
+	return nd, nil
+}
+
+// AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1,
+// and returns once the gateway and every node see it (and it them). A
+// caller that stops a node (Node.Close) removes it from Nodes first.
+func (d *Cluster) AddNode(ctx context.Context) (*node.Node, error) {
+	i := len(d.Nodes)
+	n, err := d.startNode(ctx, i, i+1, d.seeds)
+	if err != nil {
+		return nil, err
+	}
+	d.Nodes = append(d.Nodes, n)
+	if err := d.waitReady(ctx); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
@@ -196,20 +242,24 @@ func (d *Cluster) waitReady(ctx context.Context) error {
 
 // notReady says what the cluster still lacks, or "".
 func (d *Cluster) notReady() string {
-	for comp := range modules {
-		if len(d.Gateway.Holders(comp)) == 0 {
-			return "the gateway sees no holder of " + comp
+	for _, n := range d.Nodes {
+		for _, comp := range n.Components() {
+			if !slices.Contains(d.Gateway.Holders(comp.Name), n.Name()) {
+				return "the gateway does not see " + n.Name() + " hold " + comp.Name
+			}
 		}
 	}
 	for _, n := range d.Nodes {
-		seen := 0
+		seen := map[string]bool{}
 		for _, m := range n.Status().Members {
 			if !m.Self && !m.Gateway && m.Fresh && len(m.Components) > 0 {
-				seen++
+				seen[m.Name] = true
 			}
 		}
-		if seen != len(d.Nodes)-1 {
-			return fmt.Sprintf("%s sees %d of the %d other nodes", n.Name(), seen, len(d.Nodes)-1)
+		for _, o := range d.Nodes {
+			if o != n && !seen[o.Name()] {
+				return n.Name() + " does not see " + o.Name()
+			}
 		}
 	}
 	return ""
