@@ -62,9 +62,9 @@ type Cluster struct {
 	Nodes   []*node.Node
 	Gateway *gateway.Gateway
 
-	cfg   Config // with App set
-	seeds []string
-	log   *slog.Logger
+	cfg     Config // with App set
+	log     *slog.Logger
+	started int // nodes ever started: the next one is node-(started+1)
 }
 
 // Placement returns the components node i (0-based) of n holds: hello and
@@ -112,7 +112,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	} else {
 		ln.Close()
 	}
-	d := &Cluster{Nodes: make([]*node.Node, c.Nodes), cfg: c, log: log}
+	d := &Cluster{Nodes: make([]*node.Node, c.Nodes), cfg: c, log: log, started: c.Nodes}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -123,18 +123,17 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}
 	// The first node is everyone's seed; the others start in parallel, since
 	// compiling the modules dominates start-up.
-	if d.Nodes[0], err = d.startNode(ctx, 0, c.Nodes, nil); err != nil {
+	if d.Nodes[0], err = d.startNode(ctx, 0, c.App.Placement(0, c.Nodes), nil); err != nil {
 		return nil, err
 	}
 	seeds := []string{d.Nodes[0].GossipAddr()}
-	d.seeds = seeds
 	var wg sync.WaitGroup
 	errs := make([]error, c.Nodes)
 	for i := 1; i < c.Nodes; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			d.Nodes[i], errs[i] = d.startNode(ctx, i, c.Nodes, seeds)
+			d.Nodes[i], errs[i] = d.startNode(ctx, i, c.App.Placement(i, c.Nodes), seeds)
 		}()
 	}
 	wg.Wait()
@@ -178,7 +177,8 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	return d, nil
 }
 
-func (d *Cluster) startNode(ctx context.Context, i, n int, seeds []string) (*node.Node, error) {
+// startNode starts node-(i+1) holding comps.
+func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []string) (*node.Node, error) {
 	name := fmt.Sprintf("node-%d", i+1)
 	tlsConf, err := d.ca.IssueTLS(name)
 	if err != nil {
@@ -190,7 +190,7 @@ func (d *Cluster) startNode(ctx context.Context, i, n int, seeds []string) (*nod
 	nc.Seeds = seeds
 	nc.Workers = d.cfg.Workers
 	mods := map[string][]byte{}
-	for _, comp := range d.cfg.App.Placement(i, n) {
+	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
 	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log})
@@ -200,12 +200,19 @@ func (d *Cluster) startNode(ctx context.Context, i, n int, seeds []string) (*nod
 	return nd, nil
 }
 
-// AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1,
-// and returns once the gateway and every node see it (and it them). A
-// caller that stops a node (Node.Close) removes it from Nodes first.
+// AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1
+// and named after every node started before it, and returns once the
+// gateway and every node see it (and it them). It joins through the
+// gateway and the nodes in Nodes; a caller that stops a node (Node.Close)
+// removes it from Nodes first. Not safe for use concurrent with other
+// methods.
 func (d *Cluster) AddNode(ctx context.Context) (*node.Node, error) {
-	i := len(d.Nodes)
-	n, err := d.startNode(ctx, i, i+1, d.seeds)
+	seeds := []string{d.Gateway.GossipAddr()}
+	for _, n := range d.Nodes {
+		seeds = append(seeds, n.GossipAddr())
+	}
+	d.started++
+	n, err := d.startNode(ctx, d.started-1, d.cfg.App.Placement(len(d.Nodes), len(d.Nodes)+1), seeds)
 	if err != nil {
 		return nil, err
 	}
