@@ -27,9 +27,10 @@ import (
 //     and the node decides at most max_per_minute installs a minute;
 //   - an install of an identical module under the same name is a no-op, so
 //     a duplicate decision costs a round trip, not a second install.
-// "Saturated" and "idle" are averages over the sustain window of the load
-// each member reports (its run queue plus running steps over its workers,
-// plus a little CPU), so a momentary dip or spike decides nothing.
+// "Saturated" and "idle" look at the sustain window of the load each member
+// reports (its run queue plus running steps over its workers, plus a little
+// CPU): saturated is at least high in 80% of the window's samples, idle is
+// at most low on average, so a momentary dip or spike decides nothing.
 
 // AutogrowEvent is an auto-grow action, as /v1/status shows it: an install
 // this node decided, or an idle auto-installed component it removed.
@@ -141,18 +142,41 @@ func (g *autogrow) sample(name string, load float64, now time.Time) {
 	g.samples[name] = append(s[:0], s[cut:]...)
 }
 
-// mean is name's average load over the window, and whether the window is
-// covered (name was watched for at least 90% of it).
-func (g *autogrow) mean(name string, now time.Time) (float64, bool) {
+// covered reports whether name was watched for at least 90% of the window.
+func (g *autogrow) covered(name string, now time.Time) bool {
+	s := g.samples[name]
+	return len(s) > 0 && now.Sub(s[0].at) >= g.cfg.Sustain*9/10
+}
+
+// saturated reports whether name's load was at least high in 80% of the
+// window's samples: "above high for the sustained interval", tolerating a
+// dip between two steps. (A mean would let a short burst of a deep queue
+// count as a whole window of saturation.)
+func (g *autogrow) saturated(name string, now time.Time) bool {
+	if !g.covered(name, now) {
+		return false
+	}
+	s, above := g.samples[name], 0
+	for _, x := range s {
+		if x.load >= g.cfg.High {
+			above++
+		}
+	}
+	return above*5 >= len(s)*4
+}
+
+// idle reports whether name's load averaged over the window (or its last
+// report, if it was not watched yet) is at most low.
+func (g *autogrow) idle(name string, last float64) bool {
 	s := g.samples[name]
 	if len(s) == 0 {
-		return 0, false
+		return last <= g.cfg.Low
 	}
 	var sum float64
 	for _, x := range s {
 		sum += x.load
 	}
-	return sum / float64(len(s)), now.Sub(s[0].at) >= g.cfg.Sustain*9/10
+	return sum/float64(len(s)) <= g.cfg.Low
 }
 
 type decision struct {
@@ -170,7 +194,7 @@ func (g *autogrow) decide(h *hot, c cluster.Component, peers []cluster.Peer, now
 		holders = append(holders, p.Name)
 	}
 	for _, name := range holders {
-		if m, covered := g.mean(name, now); !covered || m < g.cfg.High {
+		if !g.saturated(name, now) {
 			return decision{}, false
 		}
 	}
@@ -198,11 +222,7 @@ func (g *autogrow) decide(h *hot, c cluster.Component, peers []cluster.Peer, now
 		if p.Meta.Gateway || p.Meta.Holds(c.Name) {
 			continue
 		}
-		m, ok := g.mean(p.Name, now)
-		if !ok {
-			m = p.Meta.Load
-		}
-		if m > g.cfg.Low {
+		if !g.idle(p.Name, p.Meta.Load) {
 			continue
 		}
 		if r := rendezvous(c.Name, p.Name); target == "" || r > best {
