@@ -3,8 +3,6 @@ package node
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -18,6 +16,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/bearer"
 	"github.com/tsubame-rt/tsubame/node/transport"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
@@ -125,15 +124,14 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/components", h.auth(h.handleList))
 }
 
-// auth requires the admin bearer token. The token is compared in constant
-// time (as SHA-256 digests, so its length does not leak either) and never
-// logged; a refusal is logged with who asked for what.
+// auth requires the admin bearer token (internal/bearer: compared in
+// constant time, never logged); a refusal is logged with who asked for what.
 func (h *hot) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		refuse := func(status int, why string) {
 			h.n.log.Warn("admin request refused", "why", why, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="tsubame"`)
+				w.Header().Set("WWW-Authenticate", bearer.Challenge)
 			}
 			writeJSON(w, status, apiError{Error: why})
 		}
@@ -141,15 +139,8 @@ func (h *hot) auth(next http.HandlerFunc) http.HandlerFunc {
 			refuse(http.StatusForbidden, "the module endpoints are off: this node has no admin_token_file")
 			return
 		}
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || tok == "" {
-			refuse(http.StatusUnauthorized, "missing bearer token (Authorization: Bearer TOKEN)")
-			return
-		}
-		sum := sha256.Sum256([]byte(strings.TrimSpace(tok)))
-		if subtle.ConstantTimeCompare(sum[:], h.token) != 1 {
-			refuse(http.StatusUnauthorized, "wrong bearer token")
+		if err := h.token.Check(r); err != nil {
+			refuse(http.StatusUnauthorized, err.Error())
 			return
 		}
 		next(w, r)

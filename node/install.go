@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/bearer"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/store"
 	"github.com/tsubame-rt/tsubame/node/transport"
@@ -28,9 +29,8 @@ import (
 type hot struct {
 	n     *Node
 	store *store.Store
-	// token is the SHA-256 of the admin bearer token; nil: the module
-	// endpoints are off.
-	token     []byte
+	// token is the admin bearer token; nil: the module endpoints are off.
+	token     *bearer.Token
 	adminTLS  *tls.Config
 	maxBytes  int
 	keepOld   time.Duration
@@ -92,12 +92,9 @@ func (n *Node) loadAll(ctx context.Context, mem map[string][]byte, nodeTLS *tls.
 		return fmt.Errorf("node: %w", err)
 	}
 	if n.cfg.AdminTokenFile != "" {
-		tok, err := readToken(n.cfg.AdminTokenFile)
-		if err != nil {
-			return fmt.Errorf("node: %w", err)
+		if h.token, err = bearer.Read(n.cfg.AdminTokenFile); err != nil {
+			return fmt.Errorf("node: admin_token_file: %w", err)
 		}
-		sum := sha256.Sum256(tok)
-		h.token = sum[:]
 	}
 	h.adminTLS = nodeTLS.Clone()
 	h.adminTLS.ClientAuth = tls.NoClientCert // clients prove themselves with the token

@@ -1,9 +1,6 @@
 package node
 
 import (
-	"bytes"
-	"fmt"
-	"os"
 	"time"
 )
 
@@ -56,10 +53,6 @@ var (
 	}
 )
 
-// minTokenBytes keeps a guessable token out: 16 bytes is 128 bits when
-// random (`openssl rand -hex 16` gives 32 characters).
-const minTokenBytes = 16
-
 // validateInstall checks the hot-install keys.
 func (c Config) validateInstall(bad func(key, format string, args ...any)) {
 	m := c.Modules
@@ -89,21 +82,4 @@ func (c Config) validateInstall(bad func(key, format string, args ...any)) {
 	if a.MaxPerMinute < 1 {
 		bad("autogrow.max_per_minute", "%d is below 1", a.MaxPerMinute)
 	}
-}
-
-// readToken reads the admin bearer token: the file's contents without
-// surrounding white space. The token itself never appears in an error.
-func readToken(path string) ([]byte, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("admin_token_file: %w", err)
-	}
-	tok := bytes.TrimSpace(b)
-	if len(tok) < minTokenBytes {
-		return nil, fmt.Errorf("admin_token_file: %s holds %d bytes, want at least %d (try `openssl rand -hex 16`)", path, len(tok), minTokenBytes)
-	}
-	if bytes.ContainsAny(tok, " \t\r\n") {
-		return nil, fmt.Errorf("admin_token_file: %s: the token must be one line without spaces", path)
-	}
-	return tok, nil
 }
