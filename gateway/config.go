@@ -39,7 +39,9 @@ type Config struct {
 	Membership MembershipConfig `toml:"membership"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Dispatch   DispatchConfig   `toml:"dispatch"`
-	Routes     []Route          `toml:"route"`
+	// Admin is the admin API: routes at run time, direct calls (admin.go).
+	Admin  AdminConfig `toml:"admin"`
+	Routes []Route     `toml:"route"`
 }
 
 // TLSFiles are the cluster's mutual-TLS PEM files, as `tsubame ca` writes
@@ -123,6 +125,7 @@ func DefaultConfig() Config {
 			MaxInFlight:    4096,
 			StaleAfter:     cluster.DefaultStaleAfter,
 		},
+		Admin: AdminConfig{Listen: defaultAdminListen},
 	}
 }
 
@@ -218,9 +221,10 @@ func (c Config) Validate() error {
 	if d.StaleAfter <= 0 {
 		bad("dispatch.stale_after", "is %s, want more than 0", d.StaleAfter)
 	}
-	if len(c.Routes) == 0 {
-		bad("route", "no routes: add at least one [[route]]")
+	if len(c.Routes) == 0 && c.Admin.TokenFile == "" {
+		bad("route", "no routes: add at least one [[route]] (or turn on [admin] and add routes at run time)")
 	}
+	c.Admin.validate(bad)
 	for i, r := range c.Routes {
 		if _, err := compileRoute(i, r); err != nil {
 			errs = append(errs, &problem{key: "route", route: i + 1, err: err})
@@ -251,7 +255,7 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, errors.Join(errs...)
 	}
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key} {
+	for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.Admin.TokenFile} {
 		if *p != "" && !filepath.IsAbs(*p) {
 			*p = filepath.Join(dir, *p)
 		}

@@ -60,7 +60,9 @@ type Gateway struct {
 	dir  directory
 	pick pickFunc
 	log  *slog.Logger
-	mux  *http.ServeMux
+	// table is the live route table (admin.go): routes can change at run
+	// time through the admin API.
+	table routeTable
 
 	mu      sync.Mutex
 	waiting map[lp.ID]*call
@@ -73,6 +75,7 @@ type Gateway struct {
 	srv *servers
 	cl  *cluster.Cluster
 	tr  *transport.Transport
+	adm *adminServer // nil unless [admin] is on
 }
 
 // call is one request waiting for its LP to come back.
@@ -95,20 +98,16 @@ func newCore(name string, set settings, routes []Route, net sender, dir director
 	}
 	g := &Gateway{
 		name: name, set: set, net: net, dir: dir, pick: pick, log: log,
-		mux:     http.NewServeMux(),
 		waiting: map[lp.ID]*call{},
 		perPeer: map[string]int{},
 		slots:   make(chan struct{}, set.maxInFlight),
 	}
-	g.mux.HandleFunc("GET "+healthPath, g.health)
+	table := make([]RouteInfo, len(routes))
 	for i, r := range routes {
-		rt, err := compileRoute(i, r)
-		if err != nil {
-			return nil, err
-		}
-		if err := handle(g.mux, rt.pattern, g.serveRoute(rt)); err != nil {
-			return nil, fmt.Errorf("route %d (%s): %w", i+1, rt.pattern, err)
-		}
+		table[i] = RouteInfo{r, routeFromConfig}
+	}
+	if err := g.setRoutes(table); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -128,7 +127,7 @@ func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 const healthPath = "/healthz"
 
 // Handler returns the gateway's HTTP handler: the routes and GET /healthz.
-func (g *Gateway) Handler() http.Handler { return g.mux }
+func (g *Gateway) Handler() http.Handler { return http.HandlerFunc(g.serveHTTP) }
 
 // Name returns the gateway's member name, the Origin of its LPs.
 func (g *Gateway) Name() string { return g.name }

@@ -113,7 +113,13 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	if g.srv, err = listenHTTP(c.HTTP, httpCert, writeTimeout, g.Handler(), log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	log.Info("gateway started", "http", g.srv.addr(), "http3", g.srv.udp != nil, "https", g.srv.tls,
+	if c.Admin.TokenFile != "" {
+		cleanup = append(cleanup, func() { g.srv.shutdown(context.Background()) })
+		if g.adm, err = startAdmin(c.Admin, clusterTLS, g, log); err != nil {
+			return nil, fmt.Errorf("gateway: %w", err)
+		}
+	}
+	log.Info("gateway started", "http", g.srv.addr(), "http3", g.srv.udp != nil, "https", g.srv.tls, "admin", g.AdminAddr(),
 		"quic", quicAddr, "gossip", cl.Addr(), "routes", len(c.Routes))
 	return g, nil
 }
@@ -148,7 +154,7 @@ func (g *Gateway) Errors() <-chan error { return g.srv.errs }
 // Shutdown stops accepting requests, waits (until ctx ends) for those in
 // flight to be answered, leaves the cluster and closes the transport.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	errs := []error{g.srv.shutdown(ctx), g.cl.Leave(ctx), g.tr.Close()}
+	errs := []error{g.adm.close(ctx), g.srv.shutdown(ctx), g.cl.Leave(ctx), g.tr.Close()}
 	return errors.Join(errs...)
 }
 
