@@ -158,7 +158,13 @@ func (r *runner) accept(from string, p *lp.Process) error {
 	if !r.eng.Holds(e.Target) {
 		return &Refusal{Reason: RefuseUnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
 	}
-	if !r.q.push(p, false) {
+	switch err := r.q.push(p, false); err {
+	case nil:
+	case errQueueClosed:
+		// drain closed the queue after the check above: its workers may
+		// be gone, so the LP must not be acknowledged.
+		return &Refusal{Reason: RefuseShuttingDown, Detail: r.name + " is shutting down"}
+	default:
 		return &Refusal{Reason: RefuseOverloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)}
 	}
 	r.in.Add(1)
@@ -174,16 +180,16 @@ func (r *runner) load() float64 {
 func (r *runner) work() {
 	defer r.wg.Done()
 	for {
-		p := r.q.pop()
+		p, open := r.q.pop()
 		if p == nil {
+			if !open {
+				return // closed and empty: nothing can be queued any more
+			}
 			select {
 			case <-r.q.signal:
-				continue
-			case <-r.q.closed:
-				if p = r.q.pop(); p == nil {
-					return
-				}
+			case <-r.q.done:
 			}
+			continue
 		}
 		r.running.Add(1)
 		r.process(p)
@@ -456,24 +462,41 @@ func (r *runner) drain(ctx context.Context) error {
 // runQueue is the bounded queue of LPs waiting for a worker. Pushes from the
 // transport respect the bound; the node's own requeues do not (it already
 // owns those LPs and must not drop them).
+//
+// Closing is decided under mu together with every push and pop: a push from
+// outside fails once the queue is closed, and a worker leaves only when it
+// finds the queue closed and empty. So an LP the transport acknowledged is
+// always seen by a worker.
 type runQueue struct {
 	mu     sync.Mutex
 	items  []*lp.Process
 	cap    int
+	closed bool
 	signal chan struct{} // a token per push, so a sleeping worker wakes
-	closed chan struct{}
-	once   sync.Once
+	done   chan struct{} // closed by close, so every sleeping worker wakes
 }
+
+var (
+	errQueueFull   = errors.New("run queue full")
+	errQueueClosed = errors.New("run queue closed")
+)
 
 func newRunQueue(capacity int) *runQueue {
-	return &runQueue{cap: capacity, signal: make(chan struct{}, capacity), closed: make(chan struct{})}
+	return &runQueue{cap: capacity, signal: make(chan struct{}, capacity), done: make(chan struct{})}
 }
 
-func (q *runQueue) push(p *lp.Process, owned bool) bool {
+// push queues p. An LP from outside (owned false) is refused with
+// errQueueFull or errQueueClosed; the node's own LPs are always queued.
+func (q *runQueue) push(p *lp.Process, owned bool) error {
 	q.mu.Lock()
-	if !owned && len(q.items) >= q.cap {
+	switch {
+	case owned:
+	case q.closed:
 		q.mu.Unlock()
-		return false
+		return errQueueClosed
+	case len(q.items) >= q.cap:
+		q.mu.Unlock()
+		return errQueueFull
 	}
 	q.items = append(q.items, p)
 	q.mu.Unlock()
@@ -483,22 +506,24 @@ func (q *runQueue) push(p *lp.Process, owned bool) bool {
 	case q.signal <- struct{}{}:
 	default:
 	}
-	return true
+	return nil
 }
 
-func (q *runQueue) pop() *lp.Process {
+// pop takes the oldest LP. With none queued it returns nil and whether the
+// queue is still open, decided under the same lock as the pushes.
+func (q *runQueue) pop() (p *lp.Process, open bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) == 0 {
-		return nil
+		return nil, !q.closed
 	}
-	p := q.items[0]
+	p = q.items[0]
 	q.items[0] = nil
 	q.items = q.items[1:]
 	if len(q.items) == 0 {
 		q.items = q.items[:0:0] // let the backing array go
 	}
-	return p
+	return p, true
 }
 
 func (q *runQueue) len() int {
@@ -521,7 +546,16 @@ func (q *runQueue) takeNewest(n int, keep func(*lp.Process) bool) []*lp.Process 
 	return out
 }
 
-func (q *runQueue) close() { q.once.Do(func() { close(q.closed) }) }
+// close refuses further pushes from outside and wakes the workers, which
+// leave once the queue is empty.
+func (q *runQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.closed {
+		q.closed = true
+		close(q.done)
+	}
+}
 
 // rateWindow turns the in/out counters into per-second rates over the last
 // second, sampled every report interval.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -423,6 +424,61 @@ func TestRunnerDrainDeadline(t *testing.T) {
 	defer cancel()
 	if err := tc.nodes["a"].drain(ctx); err == nil {
 		t.Fatal("drain with a stuck step reported success")
+	}
+}
+
+// yieldEngine yields to the scheduler in Holds, which accept calls between
+// its draining check and its push, so that a drain lands in that window
+// often.
+type yieldEngine struct{ *goEngine }
+
+func (y yieldEngine) Holds(c string) bool {
+	runtime.Gosched()
+	return y.goEngine.Holds(c)
+}
+
+// Every LP accept acknowledges while the runner drains is run before the
+// workers leave: none is stranded in a closed queue with no worker left.
+func TestRunnerAcceptRacingDrain(t *testing.T) {
+	sc := DefaultConfig().Scheduler
+	sc.CPUWeight = 0
+	for iter := range 50 {
+		eng := &goEngine{node: "a", comps: map[string]bool{"echo": true}}
+		dir := &staticDir{peers: map[string]cluster.Peer{}, self: "a"}
+		r, err := newRunner("a", sc, 2, 1<<16, lp.DefaultLimits, yieldEngine{eng}, newMemNet(), dir, quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var accepted, delivered atomic.Int64
+		r.deliver = func(*lp.Process) { delivered.Add(1) }
+		r.start()
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Go(func() {
+				for range 5000 {
+					err := r.accept("t", lp.New("a", "echo", "k", nil))
+					if err == nil {
+						accepted.Add(1)
+						continue
+					}
+					if ref := (*Refusal)(nil); !errors.As(err, &ref) || ref.Reason != RefuseShuttingDown {
+						t.Errorf("accept during drain: %v, want a shutting-down refusal", err)
+					}
+					return
+				}
+			})
+		}
+		waitFor(t, "the first LP to be accepted", func() bool { return accepted.Load() > 0 })
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err = r.drain(ctx)
+		cancel()
+		wg.Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, d := accepted.Load(), delivered.Load(); a != d {
+			t.Fatalf("iteration %d: %d LPs accepted but %d run; %d left in the closed queue", iter, a, d, r.q.len())
+		}
 	}
 }
 
