@@ -110,6 +110,12 @@ type runner struct {
 
 	mu       sync.Mutex
 	inflight map[string]*peerFlight
+
+	// pushing is held by a push-out while it has LPs out of the queue, and
+	// taken by drain before it empties and closes the queue: what the
+	// push-out could not hand on must be back in the queue by then, or no
+	// worker would be left to run it.
+	pushing sync.Mutex
 }
 
 // peerFlight counts LPs sent to one peer since its last load report: work
@@ -401,6 +407,11 @@ func (r *runner) finish(p *lp.Process) {
 // go to them too. It moves about half the excess, newest first (they would
 // wait longest here), and only LPs whose target has less-loaded holders.
 func (r *runner) pushOut() {
+	r.pushing.Lock()
+	defer r.pushing.Unlock()
+	if r.draining.Load() {
+		return // drain hands the queue on itself
+	}
 	local := r.load()
 	if local <= r.sc.OverloadMin || r.q.len() == 0 {
 		return
@@ -418,7 +429,8 @@ func (r *runner) pushOut() {
 		}
 		return w
 	}) {
-		if r.migrate(p, p.ActiveEntry().Target) {
+		// Once drain waits, stop migrating: it hands these on itself.
+		if !r.draining.Load() && r.migrate(p, p.ActiveEntry().Target) {
 			pushed++
 			continue
 		}
@@ -433,6 +445,10 @@ func (r *runner) pushOut() {
 // takes it, then waits for the workers; bounded by ctx.
 func (r *runner) drain(ctx context.Context) error {
 	r.draining.Store(true)
+	// Wait for a push-out in progress to put back what it holds (it stops
+	// after its current migration); later ones see draining and do nothing.
+	r.pushing.Lock()
+	r.pushing.Unlock()
 	handed, kept := 0, 0
 	for _, p := range r.q.takeNewest(r.q.len()+r.workers, func(*lp.Process) bool { return true }) {
 		target := p.ActiveEntry().Target

@@ -93,6 +93,8 @@ type memNet struct {
 	origins map[string]chan *lp.Process
 	down    map[string]bool
 	sends   atomic.Int64
+	// before, if set, runs first on every send; an error fails the send.
+	before func(addr string) error
 }
 
 func newMemNet() *memNet {
@@ -101,6 +103,11 @@ func newMemNet() *memNet {
 
 func (n *memNet) Send(ctx context.Context, addr string, p *lp.Process) error {
 	n.sends.Add(1)
+	if n.before != nil {
+		if err := n.before(addr); err != nil {
+			return err
+		}
+	}
 	b, err := p.MarshalBinary()
 	if err != nil {
 		return err
@@ -411,6 +418,70 @@ func TestRunnerDrainHandsOff(t *testing.T) {
 	var ref *Refusal
 	if !errors.As(err, &ref) || ref.Reason != RefuseShuttingDown {
 		t.Errorf("send to a drained node: %v", err)
+	}
+}
+
+// A push-out still migrating when drain starts puts back what nobody took
+// before drain closes the queue, so those LPs run here too rather than sit
+// in a queue no worker reads.
+func TestRunnerPushOutRacingDrain(t *testing.T) {
+	tc := newTestCluster(t, 1, 64, map[string][]string{"a": {"slow"}, "b": {"slow"}})
+	a := tc.nodes["a"]
+	gate := make(chan struct{})
+	tc.engs["a"].gate = gate
+	// b is unreachable; the first send to it waits for release.
+	entered, release := make(chan struct{}), make(chan struct{})
+	var first atomic.Bool
+	tc.net.before = func(addr string) error {
+		if addr != "addr-b" {
+			return nil
+		}
+		if first.CompareAndSwap(false, true) {
+			close(entered)
+			<-release
+		}
+		return fmt.Errorf("dial %s: connection refused", addr)
+	}
+	for i := range 10 {
+		tc.submit(t, "a", "slow", fmt.Sprint(i))
+		if i == 0 {
+			waitFor(t, "the first LP to start", func() bool { return a.running.Load() == 1 })
+		}
+	}
+	waitFor(t, "a to run one and queue nine", func() bool { return a.q.len() == 9 })
+	pushed := make(chan struct{})
+	go func() { a.pushOut(); close(pushed) }()
+	select {
+	case <-entered: // the push-out holds the five newest LPs
+	case <-time.After(10 * time.Second):
+		t.Fatal("push-out did not try b")
+	}
+	var drained atomic.Bool
+	errc := make(chan error, 1)
+	go func() { errc <- a.drain(context.Background()); drained.Store(true) }()
+	waitFor(t, "a to start draining", a.draining.Load)
+	close(gate)
+	for range 5 { // the running LP and the four left in the queue
+		tc.result(t)
+	}
+	waitFor(t, "a's worker to go idle", func() bool { return a.running.Load() == 0 && a.q.len() == 0 })
+	// If drain closed the queue under the push-out, let the worker leave
+	// before the push-out puts its LPs back: that is how they got stranded.
+	waitFor(t, "drain to finish or to wait for the push-out", func() bool {
+		a.q.mu.Lock()
+		closed := a.q.closed
+		a.q.mu.Unlock()
+		return !closed || drained.Load()
+	})
+	close(release)
+	<-pushed
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if got := traceNodes(tc.result(t)); len(got) != 1 || got[0] != "a" {
+			t.Errorf("a pushed-out LP nobody took finished on %v, want a", got)
+		}
 	}
 }
 
