@@ -128,7 +128,7 @@ func (p *Process) AppendBinary(b []byte) ([]byte, error) {
 // appendWire encodes p without checking it; p must be representable (states
 // and outcomes in range, indexes at least NoEntry), which Validate ensures.
 func (p *Process) appendWire(b []byte) []byte {
-	b = slices.Grow(b, p.wireSize())
+	b = slices.Grow(b, p.WireSize())
 	b = append(b, wireMagic...)
 	b = append(b, WireVersion)
 	b = append(b, p.ID[:]...)
@@ -457,9 +457,12 @@ func (d *decoder) step(s *Step, lim Limits) {
 	s.Micros = d.u32("Micros")
 }
 
-// wireSize is the exact length of p's encoding, so that encoding grows its
+// WireSize returns the exact length of p's encoding (what MarshalBinary
+// would return for a valid p), computed from the field lengths without
+// encoding: cheap enough to check after every step, so that a process is
+// kept within Limits.MaxTotal while it runs. Encoding uses it to grow its
 // buffer at most once.
-func (p *Process) wireSize() int {
+func (p *Process) WireSize() int {
 	n := len(wireMagic) + 1 + len(p.ID) + stringSize(p.Origin) +
 		uvarintSize(uint64(p.Attempt)) + uvarintSize(zigzag(p.Deadline)) +
 		uvarintSize(uint64(p.TraceDropped)) + uvarintSize(uint64(len(p.Entries))) +

@@ -177,8 +177,8 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			mustValid(t, p)
 			b := mustMarshal(t, p)
-			if len(b) != p.wireSize() {
-				t.Fatalf("len %d, wireSize %d: the size pass disagrees with the encoder", len(b), p.wireSize())
+			if len(b) != p.WireSize() {
+				t.Fatalf("len %d, WireSize %d: the size pass disagrees with the encoder", len(b), p.WireSize())
 			}
 			var q Process
 			if err := q.UnmarshalBinary(b); err != nil {
@@ -193,6 +193,62 @@ func TestRoundTrip(t *testing.T) {
 				t.Fatalf("AppendBinary: err %v, bytes differ from MarshalBinary", err)
 			}
 		})
+	}
+}
+
+// WireSize must equal the encoded length for every field at every varint
+// width: each length and number below sits on either side of a boundary
+// where its uvarint grows a byte.
+func TestWireSizeMatchesEncoding(t *testing.T) {
+	sizes := []int{0, 1, 127, 128, 16383, 16384, 70000}
+	nums := []uint64{0, 1, 127, 128, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<28 - 1, 1 << 28, 1<<32 - 1}
+	deadlines := []int64{0, 1, -1, 63, -64, 64, -65, 1 << 40, -1 << 62, 1<<63 - 1, -1 << 63}
+	n := 0
+	check := func(p *Process) {
+		t.Helper()
+		n++
+		b := mustMarshal(t, p)
+		if len(b) != p.WireSize() {
+			t.Fatalf("shape %d: encoded %d bytes, WireSize %d", n, len(b), p.WireSize())
+		}
+	}
+	for i, sz := range sizes {
+		num := nums[i%len(nums)]
+		p := New(string(fill(min(sz, 128), 'o')), "front", "get", fill(sz, 'i'))
+		p.Attempt, p.TraceDropped = uint32(num), uint32(nums[(i+3)%len(nums)])
+		p.Deadline = deadlines[i%len(deadlines)]
+		check(p)
+		mustCall(t, p, "t", "k", fill(sz, 'x'), fill(min(sz, 1<<16), 'c'))
+		p.Entries[0].Steps = uint32(num)
+		p.Entries[0].Module = Hash{byte(i)}
+		check(p)
+		for j := range 130 { // entry count and Active cross 127
+			mustCall(t, p, "t", "k", nil, nil)
+			if j%2 == 0 {
+				_ = p.Reply(fill(j*sz/64, 'r'))
+			} else {
+				_ = p.Fail(uint32(nums[j%len(nums)]), string(fill(j%200, 'm')))
+			}
+		}
+		check(p)
+		for j := range 130 {
+			p.Record(Step{Node: string(fill(j%130, 'n')), Entry: int32(deadlines[j%len(deadlines)] >> 33),
+				Outcome: Outcome(j%3 + 1), Micros: uint32(nums[j%len(nums)])}, 256)
+		}
+		check(p)
+		_ = p.Reply(fill(sz, 'z'))
+		_ = p.Fail(uint32(num)|1, "done")
+		check(p)
+	}
+	for _, d := range deadlines {
+		p := New("gw", "front", "get", nil)
+		p.Deadline = d
+		check(p)
+	}
+	for name, p := range shapes(t) {
+		if len(mustMarshal(t, p)) != p.WireSize() {
+			t.Errorf("%s: WireSize disagrees with the encoding", name)
+		}
 	}
 }
 

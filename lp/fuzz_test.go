@@ -44,6 +44,9 @@ func FuzzDecode(f *testing.F) {
 			if !bytes.Equal(enc, b) {
 				t.Fatalf("re-encoding differs from the accepted input:\n got %x\nwant %x", enc, b)
 			}
+			if n := p.WireSize(); n != len(b) {
+				t.Fatalf("WireSize %d for a %d-byte encoding", n, len(b))
+			}
 			var q Process
 			if err := Decode(enc, lim, &q); err != nil {
 				t.Fatalf("decoding a re-encoding: %v", err)
