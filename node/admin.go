@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -91,7 +92,9 @@ func startAdmin(addr string, n *Node) (*admin, error) {
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          nil,
+		// TLS handshake failures (a client without the CA) are the
+		// client's problem: debug level, not the process's stderr.
+		ErrorLog: slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}}
 	go func() {
 		if err := a.srv.Serve(n.adminListener(ln)); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -56,8 +56,12 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 		scheme = "https"
 	}
 	// One line a script (or the e2e test) can read the actual address from.
-	fmt.Fprintf(stdout, "tsubame gateway %s: %s://%s (http/3 %v) quic %s gossip %s\n",
-		g.Name(), scheme, g.HTTPAddr(), g.HTTP3(), g.QUICAddr(), g.GossipAddr())
+	admin := g.AdminAddr()
+	if admin == "" {
+		admin = "off"
+	}
+	fmt.Fprintf(stdout, "tsubame gateway %s: %s://%s (http/3 %v) quic %s gossip %s admin %s\n",
+		g.Name(), scheme, g.HTTPAddr(), g.HTTP3(), g.QUICAddr(), g.GossipAddr(), admin)
 	code := 0
 	select {
 	case <-ctx.Done():

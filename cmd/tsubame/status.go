@@ -96,6 +96,11 @@ func printStatus(w io.Writer, st node.Status) {
 		}
 		var comps []string
 		for _, c := range m.Components {
+			if c.Auto && c.InstalledAt != nil {
+				// Auto-grow installed it: say so, and when.
+				comps = append(comps, c.Name+"(auto "+c.InstalledAt.Local().Format(time.TimeOnly)+")")
+				continue
+			}
 			comps = append(comps, c.Name)
 		}
 		cs := strings.Join(comps, ",")
@@ -117,4 +122,14 @@ func printStatus(w io.Writer, st node.Status) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n%d members as seen by %s at %s (* answered)\n", len(st.Members), st.Node, st.Time.Format(time.RFC3339))
+	if len(st.Autogrow) > 0 {
+		fmt.Fprintf(w, "\nauto-grow actions of %s:\n", st.Node)
+		for _, ev := range st.Autogrow {
+			line := fmt.Sprintf("  %s  %s %s on %s (%d ms)", ev.At.Local().Format(time.DateTime), ev.Action, ev.Component, ev.Node, ev.Millis)
+			if ev.Error != "" {
+				line += ": FAILED: " + ev.Error
+			}
+			fmt.Fprintln(w, line)
+		}
+	}
 }
