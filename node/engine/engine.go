@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -70,6 +71,7 @@ type Engine struct {
 	node     string
 	limits   lp.Limits
 	maxTrace int
+	maxTotal int
 	log      *slog.Logger
 
 	mu    sync.RWMutex
@@ -82,6 +84,9 @@ func New(rt *wasmhost.Runtime, o Options) *Engine {
 		comps: map[string]*wasmhost.Module{}}
 	if e.maxTrace <= 0 {
 		e.maxTrace = lp.DefaultLimits.MaxTrace
+	}
+	if e.maxTotal = o.Limits.MaxTotal; e.maxTotal <= 0 {
+		e.maxTotal = lp.DefaultLimits.MaxTotal
 	}
 	if e.log == nil {
 		e.log = slog.Default()
@@ -147,7 +152,10 @@ func (e *Engine) module(en *lp.Entry) (*wasmhost.Module, error) {
 // call or fail) to p, sets the entry's Module hash, and records the step in
 // p's trace. A failure the host detected (trap, timeout, ABI violation,
 // limit) is applied as the entry's failure and is not an error: the step
-// ran. An error means p is unchanged: lp.ErrFinished, ErrNotHeld,
+// ran. So is an outcome that would make p's encoding larger than
+// Limits.MaxTotal: the entry fails with abi.CodeLimit instead, since a
+// process that large could neither migrate nor return to its origin. An
+// error means p is unchanged: lp.ErrFinished, ErrNotHeld,
 // ErrVersionMissing, or wasmhost.ErrClosed. ctx bounds the step; callers put
 // the process's own deadline on it.
 func (e *Engine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
@@ -172,10 +180,55 @@ func (e *Engine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 	}
 	en.Module = m.Hash()
 	en.Steps++
-	outcome := e.apply(p, &res)
-	s := lp.Step{Node: e.node, Entry: idx, Outcome: outcome, Micros: micros(elapsed)}
-	p.Record(s, e.maxTrace)
+	s := lp.Step{Node: e.node, Entry: idx, Micros: micros(elapsed)}
+	if p.WireSize()+growth(&res, &s) <= e.maxTotal {
+		s.Outcome = e.apply(p, &res) // the common case: it fits whatever it does
+		p.Record(s, e.maxTrace)
+		return s, nil
+	}
+	// Near the limit: apply the outcome to a copy and keep it if it fits.
+	size := 0
+	fits := func(change func(q *lp.Process)) bool {
+		q := *p
+		q.Entries = slices.Clone(p.Entries)
+		q.Trace = slices.Clone(p.Trace) // Record shifts the trace in place
+		change(&q)
+		if size = q.WireSize(); size > e.maxTotal {
+			return false
+		}
+		*p = q
+		return true
+	}
+	if fits(func(q *lp.Process) { s.Outcome = e.apply(q, &res); q.Record(s, e.maxTrace) }) {
+		return s, nil
+	}
+	msg := fmt.Sprintf("%s would make the LP %d bytes, over its limit of %d (lp.Limits.MaxTotal)", res.Outcome, size, e.maxTotal)
+	e.log.Warn("step failed", "node", e.node, "lp", p.ID, "entry", idx, "component", en.Target,
+		"kind", en.Kind, "code", abi.CodeLimit, "err", msg)
+	s.Outcome = lp.OutcomeFail
+	if fits(func(q *lp.Process) { _ = q.Fail(abi.CodeLimit, msg); q.Record(s, e.maxTrace) }) {
+		return s, nil
+	}
+	// Not even the failure's message fits (a small outcome on an LP at the
+	// limit): fail with none and count the step as dropped from the trace,
+	// which leaves the LP no larger than before the step, give or take a
+	// varint byte.
+	_ = p.Fail(abi.CodeLimit, "")
+	p.Record(s, 0)
 	return s, nil
+}
+
+// growth bounds how many bytes applying res and recording s can add to a
+// process's encoding: the outcome's bytes plus a fixed allowance. The most
+// the allowance must cover is a call: a new entry's hash, state and varints
+// and its length prefixes (about 52 bytes), the caller's continuation
+// prefix, the entry count and Active growing a byte each, a trace step's
+// varints (about 15), and apply's own message when it refuses the call
+// (under 100 bytes besides the names). Only the fast path relies on it.
+func growth(res *wasmhost.Result, s *lp.Step) int {
+	const fixed = 256
+	return fixed + len(res.Output) + len(res.Target) + len(res.Kind) + len(res.Input) + len(res.Cont) +
+		len(res.Msg) + len(s.Node)
 }
 
 // apply records res in p and returns the outcome that was applied: a call

@@ -321,3 +321,107 @@ func TestConcurrentRuns(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// An LP may not grow past Limits.MaxTotal while it runs, even when each
+// reply is within its own limit: the outcome that would cross it fails its
+// entry with abi.CodeLimit instead, and the LP stays small enough to migrate
+// and to return to its origin.
+func TestTotalSizeLimit(t *testing.T) {
+	rt := newRuntime(t, wasmhost.NewConfig())
+	const limit = 16 << 10
+	e := newEngine(t, rt, Options{Limits: lp.Limits{MaxTotal: limit}}, "c=conformance_wat")
+	// 300 calls whose replies (0 .. 299 bytes) add up to about 45 KiB.
+	p := lp.New("t", "c", "loop", []byte("c big 300"))
+	for n := 0; !p.Finished(); n++ {
+		if n > 1000 {
+			t.Fatal("the process did not finish")
+		}
+		if _, err := e.Step(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		if size := p.WireSize(); size > limit {
+			t.Fatalf("after step %d the LP is %d bytes, over the limit of %d", n, size, limit)
+		}
+	}
+	// The step that crossed the limit may have been a reply too small for a
+	// message to fit in its place: only the code is sure.
+	if r := p.Root(); r.State != lp.StateFailed || r.ErrCode != abi.CodeLimit {
+		t.Fatalf("root: %+v", r)
+	}
+	// The same run under the default limit replies.
+	free := newEngine(t, rt, Options{}, "c=conformance_wat")
+	ref := run(t, free, "c", "loop", "c big 300")
+	if r := ref.Root(); r.State != lp.StateDone || ref.WireSize() <= limit {
+		t.Fatalf("without the limit: root %+v, %d bytes", r, ref.WireSize())
+	}
+
+	// One reply: the limit is exact (give or take the varint of the
+	// step's duration in the trace, at most two bytes).
+	size := run(t, free, "c", "big", "1000").WireSize()
+	for _, c := range []struct {
+		limit int
+		ok    bool
+	}{{size + 4, true}, {size - 8, false}} {
+		e := newEngine(t, rt, Options{Limits: lp.Limits{MaxTotal: c.limit}}, "c=conformance_wat")
+		r := run(t, e, "c", "big", "1000").Root()
+		if ok := r.State == lp.StateDone; ok != c.ok || !ok && (r.ErrCode != abi.CodeLimit || !strings.Contains(r.ErrMsg, "reply would make the LP")) {
+			t.Errorf("reply making a %d-byte LP under a limit of %d: %+v", size, c.limit, r)
+		}
+	}
+
+	// A reply smaller than the failure's message: the entry fails with no
+	// message and the step is counted as dropped from the trace, so the LP
+	// still fits.
+	size = run(t, free, "c", "big", "10").WireSize()
+	tight := newEngine(t, rt, Options{Limits: lp.Limits{MaxTotal: size - 4}}, "c=conformance_wat")
+	p = run(t, tight, "c", "big", "10")
+	if r := p.Root(); r.ErrCode != abi.CodeLimit || r.ErrMsg != "" || p.TraceDropped != 1 || p.WireSize() > size-4 {
+		t.Errorf("10-byte reply on an LP at the limit: root %+v, trace dropped %d, %d bytes over a limit of %d", r, p.TraceDropped, p.WireSize(), size-4)
+	}
+}
+
+// growth must bound what applying any outcome and recording its step adds
+// to a process's encoding: the fast path of Step trusts it.
+func TestGrowthBound(t *testing.T) {
+	e := New(nil, Options{Node: strings.Repeat("n", 128), Limits: lp.Limits{MaxDepth: 3}, Logger: quiet})
+	name := strings.Repeat("a", 64)
+	results := []wasmhost.Result{
+		{Outcome: lp.OutcomeReply},
+		{Outcome: lp.OutcomeReply, Output: make([]byte, 200)},
+		{Outcome: lp.OutcomeFail, Code: 1<<32 - 1, Msg: strings.Repeat("m", 4096)},
+		{Outcome: lp.OutcomeFail, Code: 1},
+		{Outcome: lp.OutcomeCall, Target: name, Kind: name, Input: make([]byte, 300), Cont: make([]byte, 70000)},
+		{Outcome: lp.OutcomeCall, Target: "x", Kind: "y"},
+	}
+	for depth := range 5 { // at depth 3 the calls are refused: apply fails them with its own message
+		for _, entries := range []int{0, 130} {
+			for i, res := range results {
+				p := lp.New("gw", "t", "k", nil)
+				for range entries { // finished siblings push Active and the entry count past 127
+					if err := p.Call("t", "k", nil, nil, lp.Limits{}); err != nil {
+						t.Fatal(err)
+					}
+					_ = p.Reply(nil)
+				}
+				for range depth {
+					if err := p.Call("t", "k", nil, []byte("c"), lp.Limits{}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				for j := range 127 { // the trace count crosses 127 with the step
+					p.Record(lp.Step{Node: "x", Entry: int32(j)}, 1000)
+				}
+				p.Entries[p.Active].Steps = 127
+				before := p.WireSize()
+				p.Entries[p.Active].Steps++ // Step counts the step before it measures
+				s := lp.Step{Node: e.node, Entry: -1 << 31, Micros: 1<<32 - 1}
+				bound := growth(&res, &s)
+				s.Outcome = e.apply(p, &res)
+				p.Record(s, e.maxTrace)
+				if grew := p.WireSize() - before; grew > bound {
+					t.Errorf("depth %d, %d entries, result %d: grew %d bytes, bound %d", depth, entries, i, grew, bound)
+				}
+			}
+		}
+	}
+}
