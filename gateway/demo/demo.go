@@ -279,6 +279,12 @@ func (d *Cluster) URL() string { return "http://" + d.Gateway.HTTPAddr() }
 // CAPEM is the in-memory CA's certificate: what an HTTP/3 client trusts.
 func (d *Cluster) CAPEM() []byte { return d.ca.CertPEM() }
 
+// Issue makes a certificate and key (PEM) under the cluster's CA for a
+// member named name on 127.0.0.1: for a node run in another process.
+func (d *Cluster) Issue(name string) (certPEM, keyPEM []byte, err error) {
+	return d.ca.Issue(name, "127.0.0.1")
+}
+
 // Shutdown stops the gateway first (no new requests), then the nodes one
 // by one, the last started first: each leaves while others are still there
 // to hear it (memberlist waits for its leave to be heard).
