@@ -13,6 +13,7 @@ import (
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/sched"
+	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // stepper runs one step of an LP's active entry here: node/engine.
@@ -324,9 +325,18 @@ func (r *runner) sent(peer cluster.Peer) {
 // up to Attempts holders. It reports whether p left. If it did not and this
 // node does not hold target, the active entry has been failed: CodeNoComponent
 // when nobody holds target, CodeUnavailable when holders refused.
+//
+// An LP over this node's size limit, or one a holder refused as too large,
+// is not offered to another holder: nodes share their limits, so it would
+// only be refused again. The entry fails with CodeLimit unless it can run
+// here.
 func (r *runner) migrate(p *lp.Process, target string) bool {
 	holders := r.dir.Holders(target)
 	var lastErr error
+	if size, limit := p.WireSize(), r.maxTotal(); size > limit && len(holders) > 0 {
+		lastErr = fmt.Errorf("%w: %d bytes, over the limit of %d", errTooLarge, size, limit)
+		holders = nil
+	}
 	for attempt := 0; attempt < r.sc.Attempts && len(holders) > 0; attempt++ {
 		i := r.policy.Pick(r.candidates(holders))
 		if i < 0 {
@@ -335,6 +345,9 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 		h := holders[i]
 		if err := r.send(h, p); err != nil {
 			lastErr = err
+			if tooLarge(err) {
+				break
+			}
 			r.log.Debug("migration failed; re-picking", "lp", p.ID, "to", h.Name, "component", target, "err", err)
 			holders = append(holders[:i:i], holders[i+1:]...)
 			continue
@@ -349,12 +362,34 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 		_ = p.Fail(abi.CodeNoComponent, fmt.Sprintf("no live node holds component %q", target))
 		return false
 	}
+	code := uint32(abi.CodeUnavailable)
 	msg := fmt.Sprintf("no holder of component %q accepted the LP", target)
 	if lastErr != nil {
 		msg += ": " + lastErr.Error()
 	}
-	_ = p.Fail(abi.CodeUnavailable, msg)
+	if tooLarge(lastErr) {
+		code = abi.CodeLimit
+		msg = fmt.Sprintf("cannot migrate to a holder of component %q: %v", target, lastErr)
+	}
+	_ = p.Fail(code, msg)
 	return false
+}
+
+// errTooLarge marks an LP over this node's own size limit.
+var errTooLarge = errors.New("LP too large")
+
+func (r *runner) maxTotal() int {
+	if r.limits.MaxTotal > 0 {
+		return r.limits.MaxTotal
+	}
+	return lp.DefaultLimits.MaxTotal
+}
+
+// tooLarge reports whether err says an LP is larger than its receiver
+// takes: this node's own check, or a peer's ERROR frame.
+func tooLarge(err error) bool {
+	var pe *transport.ProtocolError
+	return errors.Is(err, errTooLarge) || errors.As(err, &pe) && pe.Code == transport.ErrFrameTooLarge
 }
 
 // heldAnywhere reports whether any live member, fresh or not, holds target.
@@ -397,6 +432,9 @@ func (r *runner) finish(p *lp.Process) {
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			break // it did not answer in time: gone, or about to be
+		}
+		if tooLarge(err) {
+			break // resending the same bytes gets the same answer
 		}
 	}
 	r.log.Info("drop finished LP: origin unreachable; it resends on timeout", "lp", p.ID, "origin", p.Origin, "err", err)

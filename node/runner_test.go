@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // These tests drive the runner over an in-memory network with a Go stand-in
@@ -317,6 +319,61 @@ func TestRunnerFailureCodes(t *testing.T) {
 	p = tc.result(t)
 	if r := p.Root(); r.State != lp.StateFailed || r.ErrCode != abi.CodeUnavailable {
 		t.Errorf("call to an unreachable holder: root %+v", r)
+	}
+}
+
+// An LP too large to migrate is not offered to holder after holder: over
+// this node's own limit it is not sent at all, and a holder's "too large"
+// answer is final. The entry fails with CodeLimit either way.
+func TestRunnerTooLargeIsFinal(t *testing.T) {
+	tc := newTestCluster(t, 1, 16, map[string][]string{"a": {"relay"}, "b": {"echo"}, "c": {"echo"}, "d": {"slow"}})
+	var holderSends, originSends atomic.Int64
+	var refuse atomic.Bool // b and c answer every LP as too large
+	tc.net.before = func(addr string) error {
+		switch addr {
+		case "addr-b", "addr-c":
+			holderSends.Add(1)
+			if refuse.Load() {
+				return &transport.ProtocolError{Code: transport.ErrFrameTooLarge, Msg: "LP of 9999 bytes exceeds this node's limit of 2048"}
+			}
+		case "addr-gw":
+			originSends.Add(1)
+		}
+		return nil
+	}
+	check := func(what string, wantSends int64) {
+		t.Helper()
+		p := tc.result(t)
+		if r := p.Root(); r.State != lp.StateFailed || r.ErrCode != abi.CodeLimit {
+			t.Errorf("%s: root %s with code %d %q, want a failure with code %d", what, r.State, r.ErrCode, r.ErrMsg, abi.CodeLimit)
+		}
+		if n := holderSends.Swap(0); n != wantSends {
+			t.Errorf("%s: %d sends to holders, want %d", what, n, wantSends)
+		}
+	}
+
+	tc.nodes["a"].limits.MaxTotal = 2048
+	tc.submit(t, "a", "relay", strings.Repeat("x", 3000)) // relay's call to echo doubles it
+	check("over a's own limit", 0)
+
+	tc.nodes["a"].limits.MaxTotal = 0
+	refuse.Store(true)
+	tc.submit(t, "a", "relay", "x")
+	check("refused as too large by a holder", 1)
+
+	// A finished LP the origin refuses as too large is dropped at once.
+	tc.net.before = func(addr string) error {
+		if addr == "addr-gw" {
+			originSends.Add(1)
+			return &transport.ProtocolError{Code: transport.ErrFrameTooLarge, Msg: "too large"}
+		}
+		return nil
+	}
+	originSends.Store(0)
+	tc.submit(t, "d", "slow", "x")
+	waitFor(t, "d to try the origin", func() bool { return originSends.Load() > 0 && tc.nodes["d"].running.Load() == 0 })
+	if n := originSends.Load(); n != 1 {
+		t.Errorf("%d sends of a finished LP its origin refused as too large, want 1", n)
 	}
 }
 
