@@ -482,59 +482,7 @@ func TestAutogrow(t *testing.T) {
 		return len(n1.cl.Peers()) == 3 && len(n2.cl.Peers()) == 3 && len(n3.cl.Peers()) == 3 && len(o.cl.Holders("slow")) == 1
 	})
 
-	// Closed-loop load: 16 clients, each sending to a holder the origin
-	// sees, as a gateway would.
-	var (
-		mu     sync.Mutex
-		doneAt []time.Time
-		byNode = map[string]int{}
-		failed []string
-	)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for c := range 16 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				hs := o.cl.Holders("slow")
-				if len(hs) == 0 {
-					continue
-				}
-				h := hs[(c+i)%len(hs)]
-				p := lp.New(o.name, "slow", "get", []byte("x"))
-				ch := o.expect(p.ID)
-				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				err := o.tr.Send(ctx, h.Meta.QUIC, p)
-				cancel()
-				if err != nil {
-					continue // refused (queue full) or a holder going away: try again
-				}
-				var got *lp.Process
-				select {
-				case got = <-ch:
-				case <-time.After(10 * time.Second):
-					mu.Lock()
-					failed = append(failed, "an LP never came back")
-					mu.Unlock()
-					return
-				}
-				mu.Lock()
-				if got.Root().State != lp.StateDone {
-					failed = append(failed, fmt.Sprintf("%d %s", got.Root().ErrCode, got.Root().ErrMsg))
-				} else {
-					doneAt = append(doneAt, time.Now())
-					byNode[got.Trace[len(got.Trace)-1].Node]++
-				}
-				mu.Unlock()
-			}
-		}()
-	}
+	ld := startLoad(t, o, "slow", 16)
 	start := time.Now()
 	waitFor(t, "slow to be auto-installed on n2 and n3", func() bool { return holds(n2, "slow") && holds(n3, "slow") })
 	grown := time.Now()
@@ -552,23 +500,14 @@ func TestAutogrow(t *testing.T) {
 	time.Sleep(time.Second)
 	end := time.Now()
 	st := n1.Status()
-	close(stop)
-	wg.Wait()
+	ld.stop()
 
-	rate := func(from, to time.Time) float64 {
-		n := 0
-		for _, at := range doneAt {
-			if at.After(from) && !at.After(to) {
-				n++
-			}
-		}
-		return float64(n) / to.Sub(from).Seconds()
-	}
-	before, after := rate(start.Add(200*time.Millisecond), firstGrow), rate(mark, end)
+	before, after := ld.rate(start.Add(200*time.Millisecond), firstGrow), ld.rate(mark, end)
+	byNode := ld.byNode
 	t.Logf("auto-grow: first install %v after the load started, both idle nodes %v; %.0f LPs/s before, %.0f after (%.1fx); served by %v",
 		firstGrow.Sub(start).Round(time.Millisecond), grown.Sub(start).Round(time.Millisecond), before, after, after/before, byNode)
-	if len(failed) > 0 {
-		t.Errorf("%d LPs failed, first: %s", len(failed), failed[0])
+	if len(ld.failed) > 0 {
+		t.Errorf("%d LPs failed, first: %s", len(ld.failed), ld.failed[0])
 	}
 	if byNode["n2"] == 0 || byNode["n3"] == 0 {
 		t.Errorf("the auto-installed nodes served nothing: %v", byNode)
@@ -607,4 +546,90 @@ func TestAutogrow(t *testing.T) {
 	if !holds(n1, "slow") {
 		t.Error("n1 lost the component it was configured with")
 	}
+}
+
+// load is closed-loop load from an origin: clients that each send an LP to
+// a holder of component the origin sees (round robin, as a gateway would),
+// wait for it to come back, and send the next.
+type load struct {
+	mu     sync.Mutex
+	doneAt []time.Time
+	byNode map[string]int // node that ran the last step
+	failed []string
+	quit   chan struct{}
+	wg     sync.WaitGroup
+}
+
+func startLoad(t testing.TB, o *origin, component string, clients int) *load {
+	l := &load{byNode: map[string]int{}, quit: make(chan struct{})}
+	for c := range clients {
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-l.quit:
+					return
+				default:
+				}
+				hs := o.cl.Holders(component)
+				if len(hs) == 0 {
+					time.Sleep(time.Millisecond)
+					continue
+				}
+				h := hs[(c+i)%len(hs)]
+				p := lp.New(o.name, component, "get", []byte("x"))
+				ch := o.expect(p.ID)
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				err := o.tr.Send(ctx, h.Meta.QUIC, p)
+				cancel()
+				if err != nil {
+					continue // refused (queue full) or a holder going away: try again
+				}
+				var got *lp.Process
+				select {
+				case got = <-ch:
+				case <-time.After(10 * time.Second):
+					l.mu.Lock()
+					l.failed = append(l.failed, "an LP never came back")
+					l.mu.Unlock()
+					return
+				}
+				l.mu.Lock()
+				if got.Root().State != lp.StateDone {
+					l.failed = append(l.failed, fmt.Sprintf("%d %s", got.Root().ErrCode, got.Root().ErrMsg))
+				} else {
+					l.doneAt = append(l.doneAt, time.Now())
+					l.byNode[got.Trace[len(got.Trace)-1].Node]++
+				}
+				l.mu.Unlock()
+			}
+		}()
+	}
+	return l
+}
+
+func (l *load) stop() {
+	close(l.quit)
+	l.wg.Wait()
+}
+
+// rate is LPs finished per second between from and to.
+func (l *load) rate(from, to time.Time) float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, at := range l.doneAt {
+		if at.After(from) && !at.After(to) {
+			n++
+		}
+	}
+	return float64(n) / to.Sub(from).Seconds()
+}
+
+// servedBy is how many LPs finished with their last step on node.
+func (l *load) servedBy(node string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.byNode[node]
 }
