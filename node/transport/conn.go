@@ -390,6 +390,12 @@ func (t *Transport) accept(ctx context.Context, c *conn, p *lp.Process) (err err
 	if h == nil {
 		return &Refusal{Reason: ShuttingDown, Detail: t.name + " takes no LPs"}
 	}
+	if ctx.Err() != nil {
+		// The sender gave up on this exchange (or the connection closed)
+		// while the frame arrived: it may be sending the LP elsewhere, so
+		// taking it here would only make a second copy.
+		return &Refusal{Reason: Other, Detail: "the sender gave up before the LP was taken"}
+	}
 	defer func() {
 		if v := recover(); v != nil {
 			t.log.Error("handler panicked", "peer", c.peer, "lp", p.ID, "panic", v)

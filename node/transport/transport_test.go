@@ -636,9 +636,11 @@ func TestRestartedPeerResetsStaleConnection(t *testing.T) {
 
 func TestSendHonoursContext(t *testing.T) {
 	ca := testCA(t)
-	block := make(chan struct{})
+	block, started := make(chan struct{}), make(chan struct{})
 	t.Cleanup(func() { close(block) })
+	var once sync.Once
 	slow := HandlerFunc(func(ctx context.Context, _ string, _ *lp.Process) error {
+		once.Do(func() { close(started) })
 		select {
 		case <-block:
 		case <-ctx.Done():
@@ -649,9 +651,42 @@ func TestSendHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() { errc <- a.Send(ctx, b.Addr(), testLP(10)) }()
+	select {
+	case <-started: // the LP arrived and the handler is holding the exchange
+	case err := <-errc:
+		t.Fatalf("send ended before the handler ran: %v", err)
+	}
 	cancel()
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+}
+
+// A receiver does not hand an LP to its handler once the sender has given
+// up on the exchange: the sender may be sending it elsewhere.
+func TestGaveUpSenderIsNotAccepted(t *testing.T) {
+	ca := testCA(t)
+	rec := newRecorder()
+	b := start(t, ca, "b", rec)
+	frame := appendFrame(nil, frameLP, mustEncode(t, testLP(10)))
+	c := &conn{peer: "a", addr: "127.0.0.1:1"}
+	for _, live := range []bool{true, false} {
+		ctx, cancel := context.WithCancel(context.Background())
+		if !live {
+			cancel()
+		}
+		out := b.answer(ctx, c, bufio.NewReader(strings.NewReader(string(frame))), nil)
+		cancel()
+		want := frameAck
+		if !live {
+			want = frameRefuse
+		}
+		if frameType(out[0]) != want {
+			t.Errorf("sender still waiting %v: answer %s, want %s", live, frameType(out[0]), want)
+		}
+	}
+	if n := rec.total(); n != 1 {
+		t.Errorf("handler took %d LPs, want only the one whose sender still waited", n)
 	}
 }
 
