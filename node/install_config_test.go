@@ -35,8 +35,17 @@ idle_remove = "5m"
 		c.AdminTokenFile != filepath.Join(filepath.Dir(p), "token") {
 		t.Errorf("decoded %+v %+v plain %v token %q", c.Autogrow, c.Modules, c.AdminPlain, c.AdminTokenFile)
 	}
-	if d := DefaultConfig(); d.Autogrow.Enabled || !d.AdminPlain || d.Modules.MaxBytes != 16<<20 {
+	d := DefaultConfig()
+	if d.Autogrow.Enabled || !d.AdminPlain || d.Modules.MaxBytes != 16<<20 {
 		t.Errorf("defaults: %+v plain %v %+v", d.Autogrow, d.AdminPlain, d.Modules)
+	}
+	// The commented sample says what the defaults say.
+	sample, err := LoadConfig("../testdata/node.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sample.Autogrow != d.Autogrow || sample.Modules != d.Modules || sample.AdminPlain != d.AdminPlain || sample.AdminTokenFile != "" {
+		t.Errorf("testdata/node.toml: %+v %+v, defaults %+v %+v", sample.Autogrow, sample.Modules, d.Autogrow, d.Modules)
 	}
 
 	for _, tc := range []struct{ body, key, msg string }{
