@@ -546,10 +546,24 @@ func (t *Transport) readAnswer(s *stream) (frameType, []byte, error) {
 
 // streamFailed classifies a stream failure. A peer that let the deadline
 // pass is treated as gone: its connection closes, so the next Send redials
-// instead of queueing behind it.
+// instead of queueing behind it. That holds for the caller's deadline too:
+// callers usually bound a migration well under Timeout, and a peer that hung
+// would otherwise keep its connection, and cost every later send the wait.
+// A canceled caller says nothing about the peer.
 func (t *Transport) streamFailed(ctx context.Context, c *conn, err error) error {
-	if ctx.Err() != nil {
+	cerr := ctx.Err()
+	if cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
 		return context.Cause(ctx)
+	}
+	// The stream's deadline is the caller's when that is earlier, and it
+	// may fire a moment before ctx notices.
+	d, ok := ctx.Deadline()
+	if cerr != nil || ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+		c.fail(codeTimeout, "no answer within the sender's deadline")
+		if cerr == nil {
+			cerr = context.DeadlineExceeded
+		}
+		return fmt.Errorf("%s did not answer before the sender's deadline: %w", c.peer, cerr)
 	}
 	var se *quic.StreamError
 	switch {

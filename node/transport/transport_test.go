@@ -11,6 +11,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -660,6 +661,58 @@ func TestSendHonoursContext(t *testing.T) {
 	if err := <-errc; !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
+}
+
+// A peer that does not answer before the caller's deadline (shorter than
+// Timeout, as the node's migrations are) loses its connection like one that
+// misses Timeout: the next Send redials instead of reusing it.
+func TestHungPeerConnectionRetired(t *testing.T) {
+	ca := testCA(t)
+	block := make(chan struct{})
+	t.Cleanup(func() { close(block) })
+	var calls atomic.Int32
+	hang := HandlerFunc(func(ctx context.Context, _ string, _ *lp.Process) error {
+		if calls.Add(1) == 2 { // the second LP hangs
+			select {
+			case <-block:
+			case <-ctx.Done():
+			}
+		}
+		return nil
+	})
+	a := start(t, ca, "a", nil, func(c *Config) { c.Timeout = 10 * time.Second })
+	b := start(t, ca, "b", hang)
+	if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil {
+		t.Fatal(err)
+	}
+	first := connOf(a, b.Addr())
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := a.Send(ctx, b.Addr(), testLP(10)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("send to a hung peer: %v, want context.DeadlineExceeded", err)
+	}
+	if first == nil || first.alive() {
+		t.Fatal("the hung peer's connection is still in use")
+	}
+	if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil {
+		t.Fatalf("send after the hang: %v", err)
+	}
+	if c := connOf(a, b.Addr()); c == nil || c == first {
+		t.Fatal("the send after the hang did not redial")
+	}
+}
+
+// connOf returns tr's current connection to addr, if any.
+func connOf(tr *Transport, addr string) *conn {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	p := tr.peers[addr]
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.c
 }
 
 // A receiver does not hand an LP to its handler once the sender has given
