@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 )
 
@@ -195,7 +196,7 @@ func (t *Transport) request(ctx context.Context, addr string, frame []byte, maxR
 	}
 	if _, err := s.qs.Write(frame); err != nil {
 		s.discard()
-		return nil, t.streamFailed(ctx, c, err)
+		return nil, t.requestFailed(ctx, c, err)
 	}
 	typ, n, err := readHeader(s.r, max(maxResp, 0)+1+maxText)
 	if err != nil {
@@ -204,12 +205,12 @@ func (t *Transport) request(ctx context.Context, addr string, frame []byte, maxR
 		if errors.As(err, &we) {
 			return nil, fmt.Errorf("bad answer from %s: %w", c.peer, err)
 		}
-		return nil, t.streamFailed(ctx, c, err)
+		return nil, t.requestFailed(ctx, c, err)
 	}
 	payload, err := readPayload(s.r, n)
 	if err != nil {
 		s.discard()
-		return nil, t.streamFailed(ctx, c, err)
+		return nil, t.requestFailed(ctx, c, err)
 	}
 	switch {
 	case typ == frameResponse && len(payload) >= 1:
@@ -230,4 +231,19 @@ func (t *Transport) request(ctx context.Context, addr string, frame []byte, maxR
 	}
 	s.discard()
 	return nil, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
+}
+
+// requestFailed classifies a failed request exchange. Unlike a migration's,
+// a request's deadline says little about the peer (an install order
+// compiles for a while; a status probe has a tight budget), so a request
+// that runs out of time drops its stream, never the connection the peer's
+// LPs travel on.
+func (t *Transport) requestFailed(ctx context.Context, c *conn, err error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("%s: %w", c.peer, context.Cause(ctx))
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%s did not answer within the deadline: %w", c.peer, err)
+	}
+	return t.streamFailed(ctx, c, err)
 }
