@@ -105,3 +105,44 @@ func TestRequestSlowHandler(t *testing.T) {
 		t.Fatalf("slow request: %q, %v", got, err)
 	}
 }
+
+// A request that outlives the caller's deadline costs its stream, not the
+// connection the peer's LPs travel on.
+func TestRequestTimeoutKeepsConnection(t *testing.T) {
+	ca := testCA(t)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	a := start(t, ca, "a", nil)
+	b := start(t, ca, "b", newRecorder(), func(c *Config) {
+		c.Requests = RequestHandlerFunc(func(ctx context.Context, from string, kind RequestKind, body []byte) ([]byte, error) {
+			select {
+			case <-release:
+			case <-ctx.Done():
+			}
+			return nil, nil
+		})
+	})
+	if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil {
+		t.Fatal(err)
+	}
+	only := func() *conn {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for c := range a.conns {
+			return c
+		}
+		return nil
+	}
+	first := only()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := a.Request(ctx, b.Addr(), RequestInstall, nil, 16); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("slow request: %v, want context.DeadlineExceeded", err)
+	}
+	if first == nil || !first.alive() {
+		t.Fatal("a timed-out request retired the connection")
+	}
+	if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil || only() != first {
+		t.Fatalf("send after the timed-out request: %v (same connection: %v)", err, only() == first)
+	}
+}
