@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 
 	"github.com/tetratelabs/wazero"
 	"github.com/tetratelabs/wazero/api"
@@ -224,8 +225,13 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 	in.outcome(abi.FnFail)
 	code := api.DecodeU32(stack[0])
 	msg := in.span(abi.FnFail, api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
-	if code == 0 {
+	switch {
+	case code == 0:
 		in.trap(abi.CodeABIViolation, "fail: code 0 (failure codes start at 1)")
+	case code > math.MaxInt32:
+		// child_code hands the code to the caller as an i32, where a
+		// negative value means "no such call".
+		in.trap(abi.CodeABIViolation, "fail: code %d is over %d (failure codes are 1 to 2^31-1)", code, math.MaxInt32)
 	}
 	in.st.res = Result{Outcome: lp.OutcomeFail, Code: code, Msg: truncate(string(msg), in.m.rt.cfg.limits.MaxMsg)}
 }

@@ -164,6 +164,7 @@ var hostileCases = []hostileCase{
 	{"badptr", "h", abi.CodeABIViolation},
 	{"badptr", "n", abi.CodeABIViolation},
 	{"badptr", "z", abi.CodeABIViolation},
+	{"failbig", "", abi.CodeABIViolation},
 }
 
 // TestHostileSteps runs every hostile step at once, beside a good component
@@ -226,6 +227,17 @@ func TestHostileSteps(t *testing.T) {
 	}
 	if goodSteps == 0 {
 		t.Fatal("the good component made no step while the hostile ones ran")
+	}
+}
+
+// The largest failure code a caller can read back as an i32 is a valid
+// failure; the next one traps (TestHostileSteps).
+func TestLargestFailureCode(t *testing.T) {
+	rt := newRuntime(t, testConfig(nil))
+	m := load(t, rt, "failbig")
+	res, err := m.Step(context.Background(), "failbig", newLP("failbig", "k", "max"))
+	if err != nil || res.Outcome != lp.OutcomeFail || res.Code != 1<<31-1 || res.Msg != "too big" {
+		t.Fatalf("fail with 2^31-1: %+v, %v", res, err)
 	}
 }
 
