@@ -233,7 +233,7 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 		// negative value means "no such call".
 		in.trap(abi.CodeABIViolation, "fail: code %d is over %d (failure codes are 1 to 2^31-1)", code, math.MaxInt32)
 	}
-	in.st.res = Result{Outcome: lp.OutcomeFail, Code: code, Msg: truncate(string(msg), in.m.rt.cfg.limits.MaxMsg)}
+	in.st.res = Result{Outcome: lp.OutcomeFail, Code: code, Msg: truncate(msg, in.m.rt.cfg.limits.MaxMsg)}
 }
 
 func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
@@ -243,7 +243,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	level = min(max(level, abi.LogDebug), abi.LogError)
 	slevel := slog.Level(4*level - 4) // 0 debug, 1 info, 2 warn, 3 error
 	if log := in.m.rt.cfg.logger; log.Enabled(ctx, slevel) {
-		log.LogAttrs(ctx, slevel, truncate(string(msg), abi.MaxLogMsg), in.logAttrs()...)
+		log.LogAttrs(ctx, slevel, truncate(msg, abi.MaxLogMsg), in.logAttrs()...)
 	}
 }
 

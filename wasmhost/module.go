@@ -168,20 +168,27 @@ func exitCodeOf(err error) (uint32, bool) {
 	return 0, false
 }
 
-// truncate cuts s to at most n bytes on a UTF-8 boundary and makes it valid
-// UTF-8.
-func truncate(s string, n int) string {
+// truncate cuts s to at most n bytes on a UTF-8 boundary and returns it as
+// valid UTF-8. It cuts before converting, so a guest's long range in memory
+// costs a copy of n bytes at most.
+func truncate[S string | []byte](s S, n int) string {
 	if len(s) > n {
+		// A rune is at most utf8.UTFMax bytes: look no further back for
+		// its start (bytes that are not UTF-8 are cut anywhere).
 		i := n
-		for i > 0 && !utf8.RuneStart(s[i]) {
-			i--
+		for j := n; j > 0 && j > n-utf8.UTFMax; j-- {
+			if utf8.RuneStart(s[j]) {
+				i = j
+				break
+			}
 		}
 		s = s[:i]
 	}
-	if !utf8.ValidString(s) {
-		s = string([]rune(s)) // replaces invalid bytes with U+FFFD
+	str := string(s)
+	if !utf8.ValidString(str) {
+		str = string([]rune(str)) // replaces invalid bytes with U+FFFD
 	}
-	return s
+	return str
 }
 
 // instance is one pooled instantiation of a Module. Only one step uses it

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -238,6 +239,44 @@ func TestLargestFailureCode(t *testing.T) {
 	res, err := m.Step(context.Background(), "failbig", newLP("failbig", "k", "max"))
 	if err != nil || res.Outcome != lp.OutcomeFail || res.Code != 1<<31-1 || res.Msg != "too big" {
 		t.Fatalf("fail with 2^31-1: %+v, %v", res, err)
+	}
+}
+
+func TestTruncate(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"hello", 10, "hello"},
+		{"hello", 3, "hel"},
+		{"héllo", 2, "h"}, // é is bytes 1-2
+		{"a€b", 3, "a"},   // € is bytes 1-3
+		{"a€b", 4, "a€"},  // a cut right after it keeps it
+		{"😀😀", 7, "😀"},    // a 4-byte rune cut after its third byte
+		{"\xff\xfeok", 10, "\ufffd\ufffdok"},
+		{"ab" + strings.Repeat("\x80", 10), 6, "ab\ufffd\ufffd\ufffd\ufffd"}, // no rune start near the cut
+	} {
+		if got := truncate(c.in, c.n); got != c.want {
+			t.Errorf("truncate(%q, %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+		if got := truncate([]byte(c.in), c.n); got != c.want {
+			t.Errorf("truncate([]byte(%q), %d) = %q, want %q", c.in, c.n, got, c.want)
+		}
+	}
+	// A guest's fail or log message is cut in its memory before it is
+	// copied: a 4 MiB range costs the 4 KiB kept, not 4 MiB.
+	big := bytes.Repeat([]byte("x"), 4<<20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range 50 {
+		if s := truncate(big, 4096); len(s) != 4096 {
+			t.Fatalf("kept %d bytes", len(s))
+		}
+	}
+	runtime.ReadMemStats(&after)
+	if perCall := (after.TotalAlloc - before.TotalAlloc) / 50; perCall > 512<<10 {
+		t.Errorf("truncating 4 MiB to 4 KiB allocated %d bytes per call", perCall)
 	}
 }
 
