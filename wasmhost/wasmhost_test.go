@@ -323,8 +323,11 @@ func TestCallerDeadlineAndCancel(t *testing.T) {
 	defer cancel()
 	_, err := m.Step(ctx, "loop", newLP("loop", "k", ""))
 	var se *StepError
-	if !errors.As(err, &se) || se.Code != abi.CodeTimeout || !strings.Contains(err.Error(), "caller's deadline") {
-		t.Fatalf("caller deadline: got %v, want a timeout naming the caller's deadline", err)
+	// Usually the step starts and the deadline stops it; on a loaded
+	// machine the 50 ms may pass before it starts. Both are timeouts.
+	if !errors.As(err, &se) || se.Code != abi.CodeTimeout ||
+		!strings.Contains(err.Error(), "caller's deadline") && !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("caller deadline: got %v, want a timeout from the caller's deadline", err)
 	}
 
 	ctx, cancel = context.WithCancel(context.Background())
