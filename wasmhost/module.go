@@ -326,7 +326,7 @@ func (m *Module) put(in *instance, healthy bool) {
 	cfg := &m.rt.cfg
 	retire := !healthy || in.mod.IsClosed() ||
 		(cfg.recycleSteps > 0 && in.steps >= cfg.recycleSteps) ||
-		in.mem.Size() > cfg.recyclePages*65536
+		uint64(in.mem.Size()) > uint64(cfg.recyclePages)*65536 // 65536 pages overflow uint32
 	m.mu.Lock()
 	switch {
 	case m.closed:

@@ -555,6 +555,25 @@ func TestRecycleOnMemory(t *testing.T) {
 	}
 }
 
+// A memory threshold of 65536 pages (all of wasm32: 2^32 bytes) keeps
+// instances; it must not wrap around to zero and retire every one.
+func TestRecycleThresholdAllMemory(t *testing.T) {
+	rt := newRuntime(t, testConfig(nil).WithMaxInstances(1).WithRecycle(0, 65536))
+	m := load(t, rt, "echo")
+	first := m.free[0]
+	for i := range 3 {
+		if _, err := m.Step(context.Background(), "echo", newLP("echo", "k", "x")); err != nil {
+			t.Fatal(err)
+		}
+		m.mu.Lock()
+		kept := len(m.free) == 1 && m.free[0] == first
+		m.mu.Unlock()
+		if !kept {
+			t.Fatalf("step %d retired the instance", i)
+		}
+	}
+}
+
 func TestGuestLog(t *testing.T) {
 	logs := &logBuf{}
 	rt := newRuntime(t, testConfig(logs))
