@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"unicode/utf8"
 )
 
 // logWriter sends a guest's WASI stdout or stderr to the runtime's logger,
@@ -16,36 +17,61 @@ type logWriter struct {
 	buf    []byte
 }
 
-// maxLine bounds a buffered line: longer output is logged in pieces rather
-// than held.
+// maxLine bounds a buffered line: a longer one is logged in pieces of at
+// most maxLine bytes, so a guest's output is never held whole.
 const maxLine = 4 << 10
 
 func (w *logWriter) Write(p []byte) (int, error) {
 	n := len(p)
 	for len(p) > 0 {
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			w.buf = append(w.buf, p...)
-			if len(w.buf) >= maxLine {
-				w.flush()
+		line, rest, eol := bytes.Cut(p, []byte{'\n'})
+		for len(line) > 0 {
+			k := min(len(line), maxLine-len(w.buf))
+			w.buf = append(w.buf, line[:k]...)
+			line = line[k:]
+			if len(w.buf) == maxLine {
+				w.piece()
 			}
+		}
+		if !eol {
 			break
 		}
-		w.buf = append(w.buf, p[:i]...)
 		w.flush()
-		p = p[i+1:]
+		p = rest
 	}
 	return n, nil
 }
 
-func (w *logWriter) flush() {
-	if len(w.buf) == 0 {
-		return
+// piece logs a full buffer as one piece of a long line, keeping back a rune
+// cut at its end for the next piece.
+func (w *logWriter) piece() {
+	keep := 0
+	for j := len(w.buf) - 1; j >= 0 && j > len(w.buf)-utf8.UTFMax; j-- {
+		if utf8.RuneStart(w.buf[j]) {
+			if !utf8.FullRune(w.buf[j:]) {
+				keep = len(w.buf) - j
+			}
+			break
+		}
 	}
+	cut := len(w.buf) - keep
+	w.emit(w.buf[:cut])
+	w.buf = append(w.buf[:0], w.buf[cut:]...)
+}
+
+// flush logs what is buffered: the end of a line, or output left when the
+// instance closes.
+func (w *logWriter) flush() {
+	if len(w.buf) > 0 {
+		w.emit(w.buf)
+	}
+	w.buf = w.buf[:0]
+}
+
+func (w *logWriter) emit(b []byte) {
 	log := w.in.m.rt.cfg.logger
 	if log.Enabled(context.Background(), w.level) {
 		attrs := append(w.in.logAttrs(), slog.String("stream", w.stream))
-		log.LogAttrs(context.Background(), w.level, truncate(string(w.buf), maxLine), attrs...)
+		log.LogAttrs(context.Background(), w.level, truncate(b, maxLine), attrs...)
 	}
-	w.buf = w.buf[:0]
 }

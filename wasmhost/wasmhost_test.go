@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -571,6 +572,45 @@ func TestRecycleThresholdAllMemory(t *testing.T) {
 		if !kept {
 			t.Fatalf("step %d retired the instance", i)
 		}
+	}
+}
+
+// msgs is a slog.Handler that keeps every record's message.
+type msgs struct {
+	mu  sync.Mutex
+	got []string
+}
+
+func (m *msgs) Enabled(context.Context, slog.Level) bool { return true }
+func (m *msgs) WithAttrs([]slog.Attr) slog.Handler       { return m }
+func (m *msgs) WithGroup(string) slog.Handler            { return m }
+func (m *msgs) Handle(_ context.Context, r slog.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.got = append(m.got, r.Message)
+	return nil
+}
+
+// A guest's output line longer than maxLine is logged in pieces, none of
+// them cutting a rune, and the writer never holds more than a piece.
+func TestLogWriterPieces(t *testing.T) {
+	h := &msgs{}
+	w := &logWriter{in: &instance{m: &Module{rt: &Runtime{cfg: Config{logger: slog.New(h)}}}}, stream: "stdout", level: slog.LevelInfo}
+	long := strings.Repeat("x", 10000)
+	for _, s := range []string{"short\n" + long[:3000], long[3000:] + "\n", strings.Repeat("a", maxLine-1) + "€\n", "tail"} {
+		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
+			t.Fatalf("Write: %d, %v", n, err)
+		}
+	}
+	w.flush() // as when the instance closes
+	want := []string{"short", long[:4096], long[4096:8192], long[8192:], strings.Repeat("a", maxLine-1), "€", "tail"}
+	if fmt.Sprint(h.got) != fmt.Sprint(want) {
+		t.Errorf("logged %d records %.80q..., want %d", len(h.got), h.got, len(want))
+	}
+	h.got = nil
+	w.Write(bytes.Repeat([]byte("y"), 1<<20))
+	if len(h.got) != 256 || cap(w.buf) > 2*maxLine {
+		t.Errorf("1 MiB without a newline: %d records, buffer capacity %d", len(h.got), cap(w.buf))
 	}
 }
 
