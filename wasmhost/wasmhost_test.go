@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -575,27 +576,24 @@ func TestRecycleThresholdAllMemory(t *testing.T) {
 	}
 }
 
-// msgs is a slog.Handler that keeps every record's message.
-type msgs struct {
-	mu  sync.Mutex
-	got []string
-}
-
-func (m *msgs) Enabled(context.Context, slog.Level) bool { return true }
-func (m *msgs) WithAttrs([]slog.Attr) slog.Handler       { return m }
-func (m *msgs) WithGroup(string) slog.Handler            { return m }
-func (m *msgs) Handle(_ context.Context, r slog.Record) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.got = append(m.got, r.Message)
-	return nil
-}
-
 // A guest's output line longer than maxLine is logged in pieces, none of
 // them cutting a rune, and the writer never holds more than a piece.
 func TestLogWriterPieces(t *testing.T) {
-	h := &msgs{}
-	w := &logWriter{in: &instance{m: &Module{rt: &Runtime{cfg: Config{logger: slog.New(h)}}}}, stream: "stdout", level: slog.LevelInfo}
+	var out bytes.Buffer
+	w := &logWriter{in: &instance{m: &Module{rt: &Runtime{cfg: Config{logger: slog.New(slog.NewJSONHandler(&out, nil))}}}},
+		stream: "stdout", level: slog.LevelInfo}
+	messages := func() []string {
+		var got []string
+		for line := range strings.Lines(out.String()) {
+			var r struct{ Msg string }
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, r.Msg)
+		}
+		out.Reset()
+		return got
+	}
 	long := strings.Repeat("x", 10000)
 	for _, s := range []string{"short\n" + long[:3000], long[3000:] + "\n", strings.Repeat("a", maxLine-1) + "€\n", "tail"} {
 		if n, err := w.Write([]byte(s)); n != len(s) || err != nil {
@@ -604,13 +602,12 @@ func TestLogWriterPieces(t *testing.T) {
 	}
 	w.flush() // as when the instance closes
 	want := []string{"short", long[:4096], long[4096:8192], long[8192:], strings.Repeat("a", maxLine-1), "€", "tail"}
-	if fmt.Sprint(h.got) != fmt.Sprint(want) {
-		t.Errorf("logged %d records %.80q..., want %d", len(h.got), h.got, len(want))
+	if got := messages(); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("logged %d records %.80q..., want %d", len(got), got, len(want))
 	}
-	h.got = nil
 	w.Write(bytes.Repeat([]byte("y"), 1<<20))
-	if len(h.got) != 256 || cap(w.buf) > 2*maxLine {
-		t.Errorf("1 MiB without a newline: %d records, buffer capacity %d", len(h.got), cap(w.buf))
+	if n := len(messages()); n != 256 || cap(w.buf) > 2*maxLine {
+		t.Errorf("1 MiB without a newline: %d records, buffer capacity %d", n, cap(w.buf))
 	}
 }
 
