@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // The wire protocol (also in PROTOCOL.md, which a stranger can implement
@@ -119,10 +120,17 @@ func appendFrame(b []byte, t frameType, payload []byte) []byte {
 }
 
 // appendText appends a REFUSE or ERROR frame: a code byte, then text cut to
-// maxText bytes.
+// maxText bytes on a rune boundary (the protocol promises UTF-8).
 func appendText(b []byte, t frameType, code byte, text string) []byte {
 	if len(text) > maxText {
-		text = text[:maxText]
+		cut := maxText
+		for i := maxText; i > maxText-utf8.UTFMax; i-- {
+			if utf8.RuneStart(text[i]) {
+				cut = i
+				break
+			}
+		}
+		text = text[:cut]
 	}
 	b = append(b, byte(t))
 	b = binary.AppendUvarint(b, uint64(1+len(text)))

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/binary"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+	"unicode/utf8"
 
 	"github.com/quic-go/quic-go"
 
@@ -325,13 +327,7 @@ func exchangeRaw(t *testing.T, c *quic.Conn, b []byte) (frameType, []byte, *quic
 	if _, err := s.Write(b); err != nil {
 		return 0, nil, s, err
 	}
-	r := bufio.NewReader(s)
-	typ, n, err := readHeader(r, maxResponse)
-	if err != nil {
-		return 0, nil, s, err
-	}
-	payload := make([]byte, n)
-	_, err = io.ReadFull(r, payload)
+	typ, payload, err := readFrame(bufio.NewReader(s), maxResponse)
 	return typ, payload, s, err
 }
 
@@ -700,6 +696,31 @@ func TestHungPeerConnectionRetired(t *testing.T) {
 	if c := connOf(a, b.Addr()); c == nil || c == first {
 		t.Fatal("the send after the hang did not redial")
 	}
+}
+
+// A REFUSE or ERROR text over maxText is cut on a rune boundary.
+func TestAppendTextCutsOnRune(t *testing.T) {
+	for _, text := range []string{strings.Repeat("a", maxText-1) + "€€", strings.Repeat("€", maxText), strings.Repeat("a", maxText+5)} {
+		_, payload, err := readFrame(bufio.NewReader(bytes.NewReader(appendText(nil, frameRefuse, 1, text))), maxResponse)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(payload[1:])
+		if len(got) > maxText || len(got) < maxText-3 || !utf8.ValidString(got) || !strings.HasPrefix(text, got) {
+			t.Errorf("%d-byte text cut to %d bytes, valid UTF-8 %v", len(text), len(got), utf8.ValidString(got))
+		}
+	}
+}
+
+// readFrame reads one whole frame of at most limit bytes.
+func readFrame(r *bufio.Reader, limit int) (frameType, []byte, error) {
+	typ, n, err := readHeader(r, limit)
+	if err != nil {
+		return 0, nil, err
+	}
+	payload := make([]byte, n)
+	_, err = io.ReadFull(r, payload)
+	return typ, payload, err
 }
 
 // connOf returns tr's current connection to addr, if any.
