@@ -90,15 +90,19 @@ func start(t *testing.T, bin, dir, name, kind, config string) *proc {
 			t.Logf("--- %s log (last 3000 bytes) ---\n%s", name, tail(b, 3000))
 		}
 	})
+	// The first address line goes to lines; everything after it is read
+	// and dropped, so the child never blocks on a full stdout pipe.
 	lines := make(chan string, 1)
 	go func() {
+		defer close(lines)
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
 			if addrLine.MatchString(sc.Text()) {
 				lines <- sc.Text()
+				break
 			}
 		}
-		close(lines)
+		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	select {
 	case l, ok := <-lines:
