@@ -368,13 +368,8 @@ func (h *hot) annotateStatus(st *Status) {
 	}
 	st.Autogrow = h.grow.history()
 	byNode := map[string]ComponentsReport{h.n.cfg.Name: h.components()}
-	if h.n.cl != nil && h.n.tr != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), statusBudget)
-		reps, _ := h.peerComponents(ctx, statusBudget)
-		cancel()
-		for _, rep := range reps {
-			byNode[rep.Node] = rep
-		}
+	for _, rep := range h.peerReports() {
+		byNode[rep.Node] = rep
 	}
 	for i := range st.Members {
 		rep, ok := byNode[st.Members[i].Name]
@@ -390,6 +385,28 @@ func (h *hot) annotateStatus(st *Status) {
 			}
 		}
 	}
+}
+
+// statusCacheFor bounds how often status asks peers: a dashboard polling
+// status many times a second costs the peers one request per this period.
+const statusCacheFor = 500 * time.Millisecond
+
+// peerReports returns the peers' component reports for status, asking
+// them at most once per statusCacheFor.
+func (h *hot) peerReports() []ComponentsReport {
+	if h.n.cl == nil || h.n.tr == nil {
+		return nil
+	}
+	h.statusMu.Lock()
+	defer h.statusMu.Unlock()
+	if time.Since(h.statusAt) < statusCacheFor {
+		return h.statusReps
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), statusBudget)
+	defer cancel()
+	h.statusReps, _ = h.peerComponents(ctx, statusBudget)
+	h.statusAt = time.Now()
+	return h.statusReps
 }
 
 // sniffListener serves TLS and plain HTTP on one port: a connection whose

@@ -50,6 +50,10 @@ type hot struct {
 
 	grow *autogrow
 
+	statusMu   sync.Mutex // peerReports' cache
+	statusAt   time.Time
+	statusReps []ComponentsReport
+
 	ctx    context.Context // ends when the node stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background installs
