@@ -555,10 +555,7 @@ func (t *Transport) streamFailed(ctx context.Context, c *conn, err error) error 
 	if cerr != nil && !errors.Is(cerr, context.DeadlineExceeded) {
 		return context.Cause(ctx)
 	}
-	// The stream's deadline is the caller's when that is earlier, and it
-	// may fire a moment before ctx notices.
-	d, ok := ctx.Deadline()
-	if cerr != nil || ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d) {
+	if cerr != nil || pastCallerDeadline(ctx, err) {
 		c.fail(codeTimeout, "no answer within the sender's deadline")
 		if cerr == nil {
 			cerr = context.DeadlineExceeded
@@ -575,6 +572,14 @@ func (t *Transport) streamFailed(ctx context.Context, c *conn, err error) error 
 	}
 	c.fail(codeBroken, "connection failed")
 	return fmt.Errorf("connection to %s: %w", c.peer, err)
+}
+
+// pastCallerDeadline reports whether err is the stream's deadline firing
+// for the caller's: it is set to the caller's deadline when that is the
+// earlier one, and may fire a moment before ctx notices.
+func pastCallerDeadline(ctx context.Context, err error) bool {
+	d, ok := ctx.Deadline()
+	return ok && errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(d)
 }
 
 // getStream checks out an idle stream of c or opens a new one. Opening

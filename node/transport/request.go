@@ -242,6 +242,9 @@ func (t *Transport) requestFailed(ctx context.Context, c *conn, err error) error
 	if ctx.Err() != nil {
 		return fmt.Errorf("%s: %w", c.peer, context.Cause(ctx))
 	}
+	if pastCallerDeadline(ctx, err) {
+		return fmt.Errorf("%s: %w", c.peer, context.DeadlineExceeded)
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return fmt.Errorf("%s did not answer within the deadline: %w", c.peer, err)
 	}
