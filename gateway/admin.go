@@ -10,13 +10,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
-	"github.com/tsubame-rt/tsubame/internal/bearer"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -191,13 +190,11 @@ type adminServer struct {
 
 // startAdmin serves the admin API on c.Listen with the cluster certificate.
 func startAdmin(c AdminConfig, clusterTLS *tls.Config, g *Gateway, log *slog.Logger) (*adminServer, error) {
-	tok, err := bearer.Read(c.TokenFile)
+	tok, err := adminapi.Read(c.TokenFile)
 	if err != nil {
 		return nil, fmt.Errorf("admin.token_file: %w", err)
 	}
-	tc := clusterTLS.Clone()
-	tc.ClientAuth = tls.NoClientCert // clients prove themselves with the token
-	tc.NextProtos = []string{"http/1.1"}
+	tc := adminapi.ServerTLS(clusterTLS)
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("admin listen: %w", listenError(c.Listen, err))
@@ -211,7 +208,7 @@ func startAdmin(c AdminConfig, clusterTLS *tls.Config, g *Gateway, log *slog.Log
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := tok.Check(r); err != nil {
 				log.Warn("admin request refused", "why", err.Error(), "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
-				w.Header().Set("WWW-Authenticate", bearer.Challenge)
+				w.Header().Set("WWW-Authenticate", adminapi.Challenge)
 				adminJSON(w, http.StatusUnauthorized, adminError{err.Error()})
 				return
 			}
@@ -243,14 +240,7 @@ type adminError struct {
 	Error string `json:"error"`
 }
 
-func adminJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+var adminJSON = adminapi.WriteJSON
 
 // RouteList is the body of GET /v1/routes.
 type RouteList struct {
@@ -324,16 +314,7 @@ func (g *Gateway) adminCall(w http.ResponseWriter, r *http.Request) {
 	}
 	g.stats.replies.Add(1)
 	w.Header().Set("Tsubame-Trace", traceHeader(p))
-	w.Header().Set("Tsubame-Attempt", strconv.FormatUint(uint64(p.Attempt), 10))
-	root := p.Root()
-	if root.State == lp.StateFailed {
-		w.Header().Set("Tsubame-Code", strconv.FormatUint(uint64(root.ErrCode), 10))
-		httpError(w, failureStatus(root.ErrCode), failureBody(component, root.ErrCode, root.ErrMsg))
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.WriteHeader(http.StatusOK)
-	w.Write(root.Output)
+	g.writeReply(w, &route{Route: Route{Component: component, Kind: kind, Output: outBody, ContentType: "application/octet-stream"}}, p)
 }
 
 // close stops the admin listener.

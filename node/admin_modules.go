@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
-	"github.com/tsubame-rt/tsubame/internal/bearer"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/node/transport"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
@@ -95,14 +95,7 @@ type apiError struct {
 	Rule string `json:"rule,omitempty"`
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+var writeJSON = adminapi.WriteJSON
 
 // adminGate keeps plain HTTP to the endpoints that may be read without TLS.
 func (n *Node) adminGate(next http.Handler) http.Handler {
@@ -124,14 +117,14 @@ func (n *Node) adminRoutes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /v1/components", h.auth(h.handleList))
 }
 
-// auth requires the admin bearer token (internal/bearer: compared in
+// auth requires the admin bearer token (internal/adminapi: compared in
 // constant time, never logged); a refusal is logged with who asked for what.
 func (h *hot) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		refuse := func(status int, why string) {
 			h.n.log.Warn("admin request refused", "why", why, "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path)
 			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", bearer.Challenge)
+				w.Header().Set("WWW-Authenticate", adminapi.Challenge)
 			}
 			writeJSON(w, status, apiError{Error: why})
 		}

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
-	"github.com/tsubame-rt/tsubame/internal/bearer"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/store"
 	"github.com/tsubame-rt/tsubame/node/transport"
@@ -30,7 +30,7 @@ type hot struct {
 	n     *Node
 	store *store.Store
 	// token is the admin bearer token; nil: the module endpoints are off.
-	token     *bearer.Token
+	token     *adminapi.Token
 	adminTLS  *tls.Config
 	maxBytes  int
 	keepOld   time.Duration
@@ -96,13 +96,11 @@ func (n *Node) loadAll(ctx context.Context, mem map[string][]byte, nodeTLS *tls.
 		return fmt.Errorf("node: %w", err)
 	}
 	if n.cfg.AdminTokenFile != "" {
-		if h.token, err = bearer.Read(n.cfg.AdminTokenFile); err != nil {
+		if h.token, err = adminapi.Read(n.cfg.AdminTokenFile); err != nil {
 			return fmt.Errorf("node: admin_token_file: %w", err)
 		}
 	}
-	h.adminTLS = nodeTLS.Clone()
-	h.adminTLS.ClientAuth = tls.NoClientCert // clients prove themselves with the token
-	h.adminTLS.NextProtos = []string{"http/1.1"}
+	h.adminTLS = adminapi.ServerTLS(nodeTLS)
 	if err := n.loadComponents(ctx, mem); err != nil {
 		return err
 	}
@@ -178,6 +176,25 @@ func (h *hot) restore(ctx context.Context, mem map[string][]byte) error {
 	return nil
 }
 
+// setManifest sets name's manifest entry (nil deletes it) and saves the
+// manifest; if that fails the entry is as it was. The caller holds h.mu.
+func (h *hot) setManifest(name string, e *store.Entry) error {
+	old, had := h.manifest[name]
+	put := func(e *store.Entry, ok bool) {
+		if ok {
+			h.manifest[name] = *e
+		} else {
+			delete(h.manifest, name)
+		}
+	}
+	put(e, e != nil)
+	if err := h.saveManifest(); err != nil {
+		put(&old, had)
+		return err
+	}
+	return nil
+}
+
 func (h *hot) saveManifest() error {
 	m := store.Manifest{}
 	for _, e := range h.manifest {
@@ -223,14 +240,7 @@ func (h *hot) installLocal(ctx context.Context, name string, hash lp.Hash, o ins
 	if cfg, ok := h.configSum[name]; ok {
 		e.ConfigHash = cfg.String()
 	}
-	old, hadOld := h.manifest[name]
-	h.manifest[name] = e
-	if err := h.saveManifest(); err != nil {
-		if hadOld {
-			h.manifest[name] = old
-		} else {
-			delete(h.manifest, name)
-		}
+	if err := h.setManifest(name, &e); err != nil {
 		return res, err
 	}
 	prev, held := h.current(name)
@@ -303,18 +313,11 @@ func (h *hot) removeLocal(name string) (InstallResult, error) {
 	if !held {
 		return res, fmt.Errorf("%s does not hold component %q", h.n.cfg.Name, name)
 	}
-	old, hadOld := h.manifest[name]
+	var tomb *store.Entry // a configured component's removal is remembered
 	if cfg, ok := h.configSum[name]; ok {
-		h.manifest[name] = store.Entry{Name: name, Removed: true, ConfigHash: cfg.String(), InstalledAt: time.Now().UTC()}
-	} else {
-		delete(h.manifest, name)
+		tomb = &store.Entry{Name: name, Removed: true, ConfigHash: cfg.String(), InstalledAt: time.Now().UTC()}
 	}
-	if err := h.saveManifest(); err != nil {
-		if hadOld {
-			h.manifest[name] = old
-		} else {
-			delete(h.manifest, name)
-		}
+	if err := h.setManifest(name, tomb); err != nil {
 		return res, err
 	}
 	h.n.eng.Remove(name)

@@ -1,15 +1,18 @@
-// Package bearer reads the admin token of a node or gateway from its file
-// and checks an HTTP request's bearer credentials against it.
+// Package adminapi is what the admin APIs of a node and of a gateway share:
+// the bearer token read from its file and checked against a request, the
+// TLS configuration the API is served with, and JSON answers.
 //
 // The token is kept only as its SHA-256 and compared in constant time
 // (digests of equal length, so not even the token's length leaks through
 // timing). Nothing in this package ever logs or returns the token.
-package bearer
+package adminapi
 
 import (
 	"bytes"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -62,3 +65,23 @@ func (t *Token) Check(r *http.Request) error {
 
 // Challenge is the WWW-Authenticate value of a 401 answer.
 const Challenge = `Bearer realm="tsubame"`
+
+// ServerTLS is the TLS configuration an admin API is served with: the
+// member's cluster certificate, which clients check against the cluster
+// CA, and no client certificate (clients prove themselves with the token).
+func ServerTLS(cluster *tls.Config) *tls.Config {
+	c := cluster.Clone()
+	c.ClientAuth = tls.NoClientCert
+	c.NextProtos = []string{"http/1.1"}
+	return c
+}
+
+// WriteJSON answers with v as indented JSON, never cached.
+func WriteJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

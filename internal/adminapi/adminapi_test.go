@@ -1,4 +1,4 @@
-package bearer
+package adminapi
 
 import (
 	"errors"
