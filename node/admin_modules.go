@@ -320,10 +320,8 @@ func (h *hot) components() ComponentsReport {
 				last := time.Unix(0, t).UTC()
 				info.LastStep = &last
 			}
+			info.Kinds = s.kindCounts()
 			s.mu.Lock()
-			for k, v := range s.kinds {
-				info.Kinds[k] = v
-			}
 			info.StepsPerSec, info.Load = s.rate, s.load
 			s.mu.Unlock()
 		}

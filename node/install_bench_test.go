@@ -125,3 +125,29 @@ func BenchmarkAutogrow(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkStepOverhead: what the hot-install bookkeeping (per-component
+// statistics, the version clock on calls) adds to one step, against the
+// bare engine in the same run.
+//
+//	go test ./node -run '^$' -bench StepOverhead
+func BenchmarkStepOverhead(b *testing.B) {
+	ca := testCA(b)
+	n := startNode(b, ca, hotConfig(b, "n1"), map[string]string{"echo": "echo.wasm"})
+	for _, s := range []struct {
+		name string
+		step stepper
+	}{{"engine", n.eng}, {"hot", hotStepper{n.hot, n.eng}}} {
+		b.Run(s.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					p := lp.New("o", "echo", "get", []byte("x"))
+					if _, err := s.step.Step(b.Context(), p); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		})
+	}
+}

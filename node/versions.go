@@ -182,11 +182,7 @@ func (h *hot) observe(target, kind string, d time.Duration, st lp.Step, p *lp.Pr
 	s.steps.Add(1)
 	s.busy.Add(int64(d))
 	s.last.Store(now.UnixNano())
-	s.mu.Lock()
-	if _, ok := s.kinds[kind]; ok || len(s.kinds) < maxKinds {
-		s.kinds[kind]++
-	}
-	s.mu.Unlock()
+	s.countKind(kind)
 	if st.Outcome != lp.OutcomeCall || st.Entry < 0 || int(st.Entry) >= len(p.Entries) {
 		return
 	}
@@ -203,8 +199,10 @@ type compStats struct {
 	busy  atomic.Int64 // ns spent in steps
 	last  atomic.Int64 // Unix ns of the last step; 0: none
 
+	kinds  sync.Map // kind -> *atomic.Uint64: lock-free on the step path
+	nkinds atomic.Int32
+
 	mu        sync.Mutex
-	kinds     map[string]uint64
 	prevSteps uint64
 	prevBusy  int64
 	prevAt    time.Time
@@ -216,8 +214,33 @@ func (h *hot) statsFor(name string) *compStats {
 	if x, ok := h.stats.Load(name); ok {
 		return x.(*compStats)
 	}
-	x, _ := h.stats.LoadOrStore(name, &compStats{kinds: map[string]uint64{}, prevAt: time.Now()})
+	x, _ := h.stats.LoadOrStore(name, &compStats{prevAt: time.Now()})
 	return x.(*compStats)
+}
+
+// countKind counts a step of kind, for at most maxKinds kinds.
+func (s *compStats) countKind(kind string) {
+	x, ok := s.kinds.Load(kind)
+	if !ok {
+		if s.nkinds.Load() >= maxKinds {
+			return
+		}
+		var loaded bool
+		if x, loaded = s.kinds.LoadOrStore(kind, new(atomic.Uint64)); !loaded {
+			s.nkinds.Add(1)
+		}
+	}
+	x.(*atomic.Uint64).Add(1)
+}
+
+// kindCounts returns the counts per kind.
+func (s *compStats) kindCounts() map[string]uint64 {
+	out := map[string]uint64{}
+	s.kinds.Range(func(k, v any) bool {
+		out[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return out
 }
 
 // sampleStats turns the counters into rates, once a second.
