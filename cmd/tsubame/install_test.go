@@ -201,3 +201,21 @@ func TestRouteAndCall(t *testing.T) {
 		t.Errorf("route rm: %d\n%s%s", code, out, errs)
 	}
 }
+
+// tsubame status marks auto-installed components with their time and lists
+// the answering node's auto-grow actions.
+func TestStatusShowsAutogrow(t *testing.T) {
+	at := time.Date(2026, 5, 4, 10, 14, 40, 0, time.Local)
+	st := node.Status{Node: "n1", Time: at, Members: []node.MemberStatus{
+		{Name: "n1", Self: true, Components: []node.ComponentStatus{{Name: "slow", Source: "config"}}},
+		{Name: "n2", Fresh: true, Components: []node.ComponentStatus{{Name: "slow", Source: "auto", Auto: true, InstalledAt: &at}}},
+	}, Autogrow: []node.AutogrowEvent{{Action: "install", Component: "slow", Node: "n2", At: at, Millis: 31}}}
+	var b bytes.Buffer
+	printStatus(&b, st)
+	out := b.String()
+	for _, want := range []string{"slow(auto 10:14:40)", "auto-grow actions of n1:", "2026-05-04 10:14:40  install slow on n2 (31 ms)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
+		}
+	}
+}
