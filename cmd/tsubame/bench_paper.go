@@ -1,8 +1,9 @@
 package main
 
 // The paper's evaluation as `tsubame bench` scenarios: a formula renderer
-// (formula-cache in front of formula-logic) behind a gateway, on an
-// in-process cluster, under a closed-loop load generator. docs/evaluation.md
+// (formula-cache in front of formula-logic) behind a gateway, on a cluster
+// in this process (plus, for a join or a crash, one node in a process of
+// its own), under a closed-loop load generator. docs/evaluation.md
 // explains what is modeled and why, and records the figures.
 
 import (
