@@ -1,20 +1,15 @@
 package gateway
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/sched"
@@ -202,7 +197,7 @@ func (c Config) Validate() error {
 	if (t.CA == "") != (t.Cert == "") || (t.CA == "") != (t.Key == "") {
 		bad("tls", "ca, cert and key go together (set all three or none)")
 	}
-	if _, err := c.Membership.secretKey(); err != nil {
+	if _, err := tomlconf.SecretKey(c.Membership.Key); err != nil {
 		bad("membership.key", "%v", err)
 	}
 	d := c.Dispatch
@@ -243,14 +238,14 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, fmt.Errorf("read gateway config: %w", err)
 	}
 	c := DefaultConfig()
-	md, err := toml.Decode(string(data), &c)
+	unknown, err := tomlconf.Decode(data, &c)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if un := md.Undecoded(); len(un) > 0 {
+	if len(unknown) > 0 {
 		var errs []error
-		for _, k := range un {
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, keyLine(data, k.String(), 0), k.String()))
+		for _, u := range unknown {
+			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, u.Line, u.Key))
 		}
 		return Config{}, errors.Join(errs...)
 	}
@@ -264,60 +259,9 @@ func LoadConfig(path string) (Config, error) {
 		var errs []error
 		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
 			p := e.(*problem)
-			errs = append(errs, fmt.Errorf("%s:%d: %w", path, keyLine(data, p.key, p.route), p))
+			errs = append(errs, fmt.Errorf("%s:%d: %w", path, tomlconf.KeyLine(data, p.key, p.route), p))
 		}
 		return Config{}, errors.Join(errs...)
 	}
 	return c, nil
-}
-
-func (m MembershipConfig) secretKey() ([]byte, error) {
-	if m.Key == "" {
-		return nil, nil
-	}
-	k, err := base64.StdEncoding.DecodeString(m.Key)
-	if err != nil {
-		return nil, fmt.Errorf("not base64: %w", err)
-	}
-	if n := len(k); n != 16 && n != 24 && n != 32 {
-		return nil, fmt.Errorf("%d bytes, want 16, 24 or 32", n)
-	}
-	return k, nil
-}
-
-// keyLine finds the line where a TOML key is set, tracking [table] and
-// [[array]] headers: the nth [[array]] table when nth > 0; 0 if not found.
-// BurntSushi/toml keeps key positions private, and an error without a line
-// is much harder to act on.
-func keyLine(data []byte, want string, nth int) int {
-	table, seen := "", 0
-	s := bufio.NewScanner(bytes.NewReader(data))
-	s.Buffer(nil, len(data)+1)
-	for n := 1; s.Scan(); n++ {
-		line := strings.TrimSpace(strings.SplitN(s.Text(), "#", 2)[0])
-		if strings.HasPrefix(line, "[") {
-			table = strings.Trim(line, "[] \t")
-			if strings.HasPrefix(line, "[[") && table == want {
-				if seen++; seen == nth {
-					return n
-				}
-			}
-			if table == want && nth == 0 {
-				return n
-			}
-			continue
-		}
-		k, _, ok := strings.Cut(line, "=")
-		if !ok || nth > 0 {
-			continue
-		}
-		k = strings.Trim(strings.TrimSpace(k), `"'`)
-		if table != "" {
-			k = table + "." + k
-		}
-		if k == want || strings.HasPrefix(want, k+".") {
-			return n
-		}
-	}
-	return 0
 }

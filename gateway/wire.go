@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/pki"
@@ -71,7 +72,7 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
-	key, _ := c.Membership.secretKey() // checked by Validate
+	key, _ := tomlconf.SecretKey(c.Membership.Key) // checked by Validate
 	log = log.With("gateway", name)
 
 	g, err = newCore(name, settingsOf(c), c.Routes, nil, nil, policyPick(policy), log)

@@ -1,24 +1,19 @@
 package node
 
 import (
-	"bufio"
-	"bytes"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"regexp"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/sched"
@@ -257,7 +252,7 @@ func (c Config) Validate() error {
 	if m.SuspicionMult < 1 {
 		bad("membership.suspicion_mult", "%d is below 1", m.SuspicionMult)
 	}
-	if _, err := m.secretKey(); err != nil {
+	if _, err := tomlconf.SecretKey(m.Key); err != nil {
 		bad("membership.key", "%v", err)
 	}
 	t := c.TLS
@@ -289,20 +284,6 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (m MembershipConfig) secretKey() ([]byte, error) {
-	if m.Key == "" {
-		return nil, nil
-	}
-	k, err := base64.StdEncoding.DecodeString(m.Key)
-	if err != nil {
-		return nil, fmt.Errorf("not base64: %w", err)
-	}
-	if n := len(k); n != 16 && n != 24 && n != 32 {
-		return nil, fmt.Errorf("%d bytes, want 16, 24 or 32", n)
-	}
-	return k, nil
-}
-
 // ConfigError is a problem with a config file: where it is and what.
 type ConfigError struct {
 	File string
@@ -327,9 +308,6 @@ func (e *ConfigError) Error() string {
 
 func (e *ConfigError) Unwrap() error { return e.Err }
 
-// toml's type errors read `toml: line N (last key "k"): msg`.
-var tomlLineErr = regexp.MustCompile(`^toml: line (\d+) \(last key "([^"]*)"\): (.*)$`)
-
 // LoadConfig reads the TOML file at path strictly: an unknown key, a value of
 // the wrong type or an invalid value is an error naming the file, the line
 // (when it can be found) and the key. Relative file paths in the config
@@ -346,27 +324,15 @@ func LoadConfig(path string) (Config, error) {
 // and to resolve relative paths.
 func ParseConfig(name string, data []byte) (Config, error) {
 	c := DefaultConfig()
-	md, err := toml.NewDecoder(bytes.NewReader(data)).Decode(&c)
+	unknown, err := tomlconf.Decode(data, &c)
 	if err != nil {
-		var pe toml.ParseError
-		if errors.As(err, &pe) {
-			return Config{}, &ConfigError{File: name, Line: pe.Position.Line, Key: pe.LastKey, Err: errors.New(pe.Message)}
-		}
-		if m := tomlLineErr.FindStringSubmatch(err.Error()); m != nil {
-			line, _ := strconv.Atoi(m[1])
-			return Config{}, &ConfigError{File: name, Line: line, Key: m[2], Err: errors.New(m[3])}
-		}
-		return Config{}, &ConfigError{File: name, Err: err}
+		line, key, problem := tomlconf.Locate(err)
+		return Config{}, &ConfigError{File: name, Line: line, Key: key, Err: problem}
 	}
-	if und := md.Undecoded(); len(und) > 0 {
+	if len(unknown) > 0 {
 		var errs []error
-		for _, k := range und {
-			// A table's own undecoded children are listed too; name the
-			// outermost unknown key only.
-			if len(k) > 1 && contains(und, k[:len(k)-1]) {
-				continue
-			}
-			errs = append(errs, &ConfigError{File: name, Line: keyLine(data, k), Key: k.String(), Err: errors.New("unknown key")})
+		for _, u := range unknown {
+			errs = append(errs, &ConfigError{File: name, Line: u.Line, Key: u.Key, Err: errors.New("unknown key")})
 		}
 		return Config{}, errors.Join(errs...)
 	}
@@ -374,7 +340,7 @@ func ParseConfig(name string, data []byte) (Config, error) {
 		var errs []error
 		for _, e := range unjoin(err) {
 			key, msg, _ := strings.Cut(e.Error(), ": ")
-			errs = append(errs, &ConfigError{File: name, Line: keyLine(data, strings.Split(key, ".")), Key: key, Err: errors.New(msg)})
+			errs = append(errs, &ConfigError{File: name, Line: tomlconf.KeyLine(data, key, 0), Key: key, Err: errors.New(msg)})
 		}
 		return Config{}, errors.Join(errs...)
 	}
@@ -384,15 +350,6 @@ func ParseConfig(name string, data []byte) (Config, error) {
 	}
 	c.resolve(dir)
 	return c, nil
-}
-
-func contains(keys []toml.Key, k toml.Key) bool {
-	for _, x := range keys {
-		if x.String() == k.String() {
-			return true
-		}
-	}
-	return false
 }
 
 func unjoin(err error) []error {
@@ -416,57 +373,4 @@ func (c *Config) resolve(dir string) {
 	c.TLS.CA, c.TLS.Cert, c.TLS.Key = abs(c.TLS.CA), abs(c.TLS.Cert), abs(c.TLS.Key)
 	c.DataDir = abs(c.DataDir)
 	c.AdminTokenFile = abs(c.AdminTokenFile)
-}
-
-// keyLine finds the line defining key in a TOML document, or 0. BurntSushi
-// toml keeps key positions private, so this is a small line scanner: it
-// tracks [table] headers and matches bare or quoted keys, dotted or not. It
-// only has to be right for the keys of a file that already parsed.
-func keyLine(data []byte, key []string) int {
-	var table []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(nil, len(data)+1)
-	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		if strings.HasPrefix(line, "[") {
-			inner := strings.Trim(strings.SplitN(line, "#", 2)[0], " \t[]")
-			table = splitKey(inner)
-			if equalKeys(table, key) {
-				return n // the table itself is the key
-			}
-			continue
-		}
-		lhs, _, ok := strings.Cut(line, "=")
-		if !ok {
-			continue
-		}
-		full := append(append([]string(nil), table...), splitKey(lhs)...)
-		if equalKeys(full, key) || (len(full) > len(key) && equalKeys(full[:len(key)], key)) {
-			return n
-		}
-	}
-	return 0
-}
-
-func splitKey(s string) []string {
-	var parts []string
-	for _, p := range strings.Split(s, ".") {
-		parts = append(parts, strings.Trim(strings.TrimSpace(p), `"'`))
-	}
-	return parts
-}
-
-func equalKeys(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -15,6 +15,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/engine"
@@ -146,7 +147,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if n.quic, err = advertised(n.tr.Addr()); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	key, _ := c.Membership.secretKey() // validated above
+	key, _ := tomlconf.SecretKey(c.Membership.Key) // validated above
 	n.cl, err = cluster.Join(ctx, cluster.Config{
 		Name: c.Name, Bind: c.Gossip, Seeds: c.Seeds,
 		ReportInterval: c.Membership.ReportInterval, StaleAfter: c.Scheduler.StaleAfter,
