@@ -498,7 +498,7 @@ func benchPaperScaleout(ctx context.Context, args []string, stdout, stderr io.Wr
 		if r.firstErr != "" {
 			fmt.Fprintf(stderr, "%d node(s): first failure: %s\n", r.nodes, r.firstErr)
 		}
-		if s := r.model.short.Load(); s > 0 {
+		if s := r.model.short.Load(); s > 0 && o.hold > 0 {
 			fmt.Fprintf(stderr, "%d node(s): %d renders took longer than --hold by themselves (the CPU, not the model, bounded them)\n", r.nodes, s)
 		}
 	}
@@ -548,6 +548,10 @@ func nodeNumber(name string) int {
 type bucket struct {
 	ok, failed, resent int
 	rendersOn          map[string]int
+	// lag is how late a 5 ms ticker of this process fired at worst: a
+	// process-wide stall (a busy or paused machine) shows here, one of the
+	// cluster's doing does not.
+	lag time.Duration
 }
 
 // series is requests/s sampled at fixed intervals, with what happened when.
@@ -571,15 +575,42 @@ func newSeries(interval time.Duration) *series {
 	return &series{interval: interval, start: time.Now(), lastOn: map[string]time.Duration{}}
 }
 
-func (s *series) add(r result) {
-	at := time.Since(s.start)
+// bucket returns the bucket of the interval at falls in; s.mu is held.
+func (s *series) bucket(at time.Duration) *bucket {
 	i := int(at / s.interval)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for len(s.buckets) <= i {
 		s.buckets = append(s.buckets, bucket{rendersOn: map[string]int{}})
 	}
-	b := &s.buckets[i]
+	return &s.buckets[i]
+}
+
+// watchLag records timer lateness until done closes.
+func (s *series) watchLag(done <-chan struct{}) {
+	const tick = 5 * time.Millisecond
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			lag := now.Sub(last) - tick
+			last = now
+			s.mu.Lock()
+			if b := s.bucket(now.Sub(s.start)); lag > b.lag {
+				b.lag = lag
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *series) add(r result) {
+	at := time.Since(s.start)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bucket(at)
 	if r.err != "" {
 		b.failed++
 		if s.firstErr == "" {
@@ -626,6 +657,15 @@ func (s *series) rps(from, to time.Duration) (mean, low float64) {
 	return float64(sum) / (float64(n) * s.interval.Seconds()), low
 }
 
+// maxLag is the worst timer lag in the whole intervals inside [from, to).
+func (s *series) maxLag(from, to time.Duration) time.Duration {
+	var lag time.Duration
+	for i := max(int((from+s.interval-1)/s.interval), 0); i < int(to/s.interval) && i < len(s.buckets); i++ {
+		lag = max(lag, s.buckets[i].lag)
+	}
+	return lag
+}
+
 func (s *series) totals() (ok, failed, resent int) {
 	for _, b := range s.buckets {
 		ok, failed, resent = ok+b.ok, failed+b.failed, resent+b.resent
@@ -647,7 +687,7 @@ func (s *series) print(w io.Writer) {
 		cols[i], _, _ = strings.Cut(c, ":")
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "t (s)\treq/s\tfailed\tresent\t%s\t\tevent\n", strings.Join(cols, "\t"))
+	fmt.Fprintf(tw, "t (s)\treq/s\tfailed\tresent\t%s\tlag ms\t\tevent\n", strings.Join(cols, "\t"))
 	for i, b := range s.buckets {
 		from, to := time.Duration(i)*s.interval, time.Duration(i+1)*s.interval
 		var what []string
@@ -660,7 +700,7 @@ func (s *series) print(w io.Writer) {
 		for _, c := range cols {
 			fmt.Fprintf(tw, "%d\t", b.rendersOn[c])
 		}
-		fmt.Fprintf(tw, "\t%s\n", strings.Join(what, "; "))
+		fmt.Fprintf(tw, "%d\t\t%s\n", b.lag.Milliseconds(), strings.Join(what, "; "))
 	}
 	tw.Flush()
 }
@@ -680,10 +720,14 @@ func timeline(ctx context.Context, o paperOptions, d *demo.Cluster, interval, be
 	defer stop()
 	s := newSeries(interval)
 	var next atomic.Int64
-	loaded := make(chan struct{})
+	loaded, lagged := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(loaded)
 		l.closed(lctx, func() int { return int(next.Add(1)) - 1 }, func(_ int, r result) { s.add(r) })
+	}()
+	go func() {
+		defer close(lagged)
+		s.watchLag(loaded)
 	}()
 	var err error
 	select {
@@ -700,6 +744,7 @@ func timeline(ctx context.Context, o paperOptions, d *demo.Cluster, interval, be
 	}
 	stop()
 	<-loaded
+	<-lagged
 	s.mu.Lock()
 	// Exactly the run's intervals: the one the end cut short goes, and
 	// trailing ones nothing finished in are there (at zero).
@@ -780,6 +825,7 @@ type joinReport struct {
 	// is ready, and in a window as long just before (the same run's
 	// baseline: this machine is shared, and busy neighbours make dips too).
 	lowAround, lowControl float64
+	lagAround, lagControl time.Duration // the worst timer lag in the same windows
 }
 
 // paperJoin runs load on n nodes and adds one at before: in its own
@@ -830,6 +876,7 @@ func paperJoin(ctx context.Context, o paperOptions, n int, interval, before, aft
 	rep.meanA, _ = s.rps(settle, s.end)
 	_, rep.lowAround = s.rps(begun, settle)
 	_, rep.lowControl = s.rps(begun-(settle-begun), begun)
+	rep.lagAround, rep.lagControl = s.maxLag(begun, settle), s.maxLag(begun-(settle-begun), begun)
 	return rep, nil
 }
 
@@ -856,9 +903,10 @@ func benchPaperJoin(ctx context.Context, args []string, stdout, stderr io.Writer
 		rep.added, rep.begun.Seconds(), rep.ready.Seconds(), rep.firstOnNew.Seconds())
 	fmt.Fprintf(stdout, "mean req/s before the join: %.0f; after (from ready + 1s): %.0f = %.2fx (ideal %.2fx)\n",
 		rep.meanBefore, rep.meanA, rep.meanA/rep.meanBefore, float64(rep.nodes+1)/float64(rep.nodes))
-	fmt.Fprintf(stdout, "lowest interval from the start to 1s after ready: %.0f req/s = %.2fx the mean before; "+
-		"in as long a window just before the start: %.0f = %.2fx\n",
-		rep.lowAround, rep.lowAround/rep.meanBefore, rep.lowControl, rep.lowControl/rep.meanBefore)
+	fmt.Fprintf(stdout, "lowest interval from the start to 1s after ready: %.0f req/s = %.2fx the mean before (worst timer lag %s); "+
+		"in as long a window just before the start: %.0f = %.2fx (%s)\n",
+		rep.lowAround, rep.lowAround/rep.meanBefore, rep.lagAround.Round(time.Millisecond),
+		rep.lowControl, rep.lowControl/rep.meanBefore, rep.lagControl.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "requests: %d answered correctly, %d failed, %d answered by a resend\n", ok, failed, resent)
 	return seriesExit(s, stderr)
 }
@@ -872,7 +920,9 @@ type stopReport struct {
 	meanBefore, meanA   float64
 	lowAround           float64 // the lowest interval until the new steady state
 	lowControl          float64 // ... and in as long a window before the crash
-	resends             int64   // the gateway's resend counter over the run
+	lagAround           time.Duration
+	lagControl          time.Duration // the worst timer lag in the same windows
+	resends             int64         // the gateway's resend counter over the run
 	lastOnStopped       time.Duration
 	lateOnStopped       int // renders by the stopped node answered over 1s after it was gone
 }
@@ -947,6 +997,7 @@ func paperStop(ctx context.Context, o paperOptions, n int, interval, before, aft
 	rep.meanA, _ = s.rps(settle, s.end)
 	_, rep.lowAround = s.rps(at, settle)
 	_, rep.lowControl = s.rps(at-settleAfterStop(o), at)
+	rep.lagAround, rep.lagControl = s.maxLag(at, settle), s.maxLag(at-settleAfterStop(o), at)
 	return rep, nil
 }
 
@@ -1014,9 +1065,10 @@ func benchPaperStop(ctx context.Context, args []string, stdout, stderr io.Writer
 		rep.stopped, rep.at.Seconds(), rep.closed.Seconds(), rep.dropped.Seconds(), rep.lastOnStopped.Seconds())
 	fmt.Fprintf(stdout, "mean req/s before the crash: %.0f; after (from crash + %s): %.0f = %.2fx (one node's share gone: %.2fx)\n",
 		rep.meanBefore, settle, rep.meanA, rep.meanA/rep.meanBefore, float64(rep.nodes-1)/float64(rep.nodes))
-	fmt.Fprintf(stdout, "lowest interval in the %s after the crash: %.0f req/s = %.2fx the mean after; "+
-		"in the %s before it: %.0f = %.2fx the mean before\n",
-		settle, rep.lowAround, rep.lowAround/rep.meanA, settle, rep.lowControl, rep.lowControl/rep.meanBefore)
+	fmt.Fprintf(stdout, "lowest interval in the %s after the crash: %.0f req/s = %.2fx the mean after (worst timer lag %s); "+
+		"in the %s before it: %.0f = %.2fx the mean before (%s)\n",
+		settle, rep.lowAround, rep.lowAround/rep.meanA, rep.lagAround.Round(time.Millisecond),
+		settle, rep.lowControl, rep.lowControl/rep.meanBefore, rep.lagControl.Round(time.Millisecond))
 	fmt.Fprintf(stdout, "requests: %d answered correctly, %d failed, %d answered by a resend (gateway resends: %d)\n",
 		ok, failed, resent, rep.resends)
 	return seriesExit(s, stderr)
