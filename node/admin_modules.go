@@ -430,8 +430,9 @@ func (l *sniffListener) acceptLoop() {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			l.err = err
-			l.once.Do(func() { close(l.done) })
+			// err is set only before done closes, so Accept reads it after
+			// <-done without a race; after Close it stays nil (ErrClosed).
+			l.once.Do(func() { l.err = err; close(l.done) })
 			return
 		}
 		go l.classify(c)
