@@ -363,17 +363,5 @@ func (n *Node) closeRest(ctx context.Context) {
 type handler struct{ r *runner }
 
 func (h handler) AcceptLP(ctx context.Context, from string, p *lp.Process) error {
-	err := h.r.accept(from, p)
-	var ref *Refusal
-	if !errors.As(err, &ref) {
-		return err
-	}
-	return &transport.Refusal{Reason: refuseCodes[ref.Reason], Detail: ref.Detail}
-}
-
-var refuseCodes = map[RefuseReason]transport.RefuseReason{
-	RefuseUnknownComponent: transport.UnknownComponent,
-	RefuseOverloaded:       transport.Overloaded,
-	RefuseMalformed:        transport.Malformed,
-	RefuseShuttingDown:     transport.ShuttingDown,
+	return h.r.accept(from, p)
 }

@@ -26,7 +26,7 @@ type stepper interface {
 }
 
 // sender migrates an LP to another node and returns once that node owns it
-// (nil), refused it (a *Refusal) or could not be reached: node/transport
+// (nil), refused it (a *transport.Refusal) or could not be reached: node/transport
 // over QUIC; an in-memory network in unit tests.
 type sender interface {
 	Send(ctx context.Context, addr string, p *lp.Process) error
@@ -38,39 +38,6 @@ type directory interface {
 	Peer(name string) (cluster.Peer, bool)
 	Members() []cluster.Peer
 }
-
-// RefuseReason says why a node did not take an LP.
-type RefuseReason uint8
-
-// Refusal reasons, mirrored by node/transport's wire codes.
-const (
-	RefuseUnknownComponent RefuseReason = iota + 1 // the active target is not held here
-	RefuseOverloaded                               // the run queue is full
-	RefuseMalformed                                // the LP is not one a node can run
-	RefuseShuttingDown                             // the node is draining
-)
-
-func (r RefuseReason) String() string {
-	switch r {
-	case RefuseUnknownComponent:
-		return "unknown component"
-	case RefuseOverloaded:
-		return "overloaded"
-	case RefuseMalformed:
-		return "malformed"
-	case RefuseShuttingDown:
-		return "shutting down"
-	}
-	return fmt.Sprintf("reason(%d)", uint8(r))
-}
-
-// Refusal is a node's answer to an LP it will not own.
-type Refusal struct {
-	Reason RefuseReason
-	Detail string
-}
-
-func (r *Refusal) Error() string { return "refused: " + r.Reason.String() + ": " + r.Detail }
 
 // sendTimeout bounds one migration attempt, handshake included: a hop is
 // ~100us and a handshake ~1ms on a LAN, and a receiver acknowledges as soon
@@ -150,29 +117,31 @@ func (r *runner) start() {
 }
 
 // accept is the transport's handler: it takes ownership of p if it can run
-// here and the queue has room. The caller acknowledges only after nil.
+// here and the queue has room. The caller acknowledges only after nil. It
+// refuses with the transport's own *transport.Refusal, the error the sender's
+// Send returns, so the in-memory test network behaves like the real one.
 func (r *runner) accept(from string, p *lp.Process) error {
 	if r.draining.Load() {
-		return &Refusal{Reason: RefuseShuttingDown, Detail: r.name + " is shutting down"}
+		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: r.name + " is shutting down"}
 	}
 	e := p.ActiveEntry()
 	if e == nil {
-		return &Refusal{Reason: RefuseMalformed, Detail: "the LP has finished; only its origin takes it"}
+		return &transport.Refusal{Reason: transport.Malformed, Detail: "the LP has finished; only its origin takes it"}
 	}
 	if p.Origin == "" {
-		return &Refusal{Reason: RefuseMalformed, Detail: "the LP names no origin to return to"}
+		return &transport.Refusal{Reason: transport.Malformed, Detail: "the LP names no origin to return to"}
 	}
 	if !r.eng.Holds(e.Target) {
-		return &Refusal{Reason: RefuseUnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
+		return &transport.Refusal{Reason: transport.UnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
 	}
 	switch err := r.q.push(p, false); err {
 	case nil:
 	case errQueueClosed:
 		// drain closed the queue after the check above: its workers may
 		// be gone, so the LP must not be acknowledged.
-		return &Refusal{Reason: RefuseShuttingDown, Detail: r.name + " is shutting down"}
+		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: r.name + " is shutting down"}
 	default:
-		return &Refusal{Reason: RefuseOverloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)}
+		return &transport.Refusal{Reason: transport.Overloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)}
 	}
 	r.in.Add(1)
 	return nil

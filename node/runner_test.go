@@ -289,16 +289,16 @@ func TestRunnerMigratesToHolder(t *testing.T) {
 func TestRunnerRefusesUnknownComponent(t *testing.T) {
 	tc := newTestCluster(t, 1, 4, map[string][]string{"a": {"echo"}})
 	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "relay", "k", nil))
-	var ref *Refusal
-	if !errors.As(err, &ref) || ref.Reason != RefuseUnknownComponent {
+	var ref *transport.Refusal
+	if !errors.As(err, &ref) || ref.Reason != transport.UnknownComponent {
 		t.Fatalf("send relay LP to a node holding only echo: %v", err)
 	}
-	if err := tc.net.Send(context.Background(), "addr-a", lp.New("", "echo", "k", nil)); !errors.As(err, &ref) || ref.Reason != RefuseMalformed {
+	if err := tc.net.Send(context.Background(), "addr-a", lp.New("", "echo", "k", nil)); !errors.As(err, &ref) || ref.Reason != transport.Malformed {
 		t.Fatalf("send an LP without an origin: %v", err)
 	}
 	done := lp.New("gw", "echo", "k", nil)
 	_ = done.Reply(nil)
-	if err := tc.net.Send(context.Background(), "addr-a", done); !errors.As(err, &ref) || ref.Reason != RefuseMalformed {
+	if err := tc.net.Send(context.Background(), "addr-a", done); !errors.As(err, &ref) || ref.Reason != transport.Malformed {
 		t.Fatalf("send a finished LP: %v", err)
 	}
 }
@@ -408,8 +408,8 @@ func TestRunnerQueueBound(t *testing.T) {
 		}
 	}
 	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "slow", "k", nil))
-	var ref *Refusal
-	if !errors.As(err, &ref) || ref.Reason != RefuseOverloaded {
+	var ref *transport.Refusal
+	if !errors.As(err, &ref) || ref.Reason != transport.Overloaded {
 		t.Fatalf("fourth LP: %v", err)
 	}
 }
@@ -472,8 +472,8 @@ func TestRunnerDrainHandsOff(t *testing.T) {
 		t.Errorf("the running LP finished on %v, want a", got)
 	}
 	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "slow", "k", nil))
-	var ref *Refusal
-	if !errors.As(err, &ref) || ref.Reason != RefuseShuttingDown {
+	var ref *transport.Refusal
+	if !errors.As(err, &ref) || ref.Reason != transport.ShuttingDown {
 		t.Errorf("send to a drained node: %v", err)
 	}
 }
@@ -589,7 +589,7 @@ func TestRunnerAcceptRacingDrain(t *testing.T) {
 						accepted.Add(1)
 						continue
 					}
-					if ref := (*Refusal)(nil); !errors.As(err, &ref) || ref.Reason != RefuseShuttingDown {
+					if ref := (*transport.Refusal)(nil); !errors.As(err, &ref) || ref.Reason != transport.ShuttingDown {
 						t.Errorf("accept during drain: %v, want a shutting-down refusal", err)
 					}
 					return
