@@ -45,9 +45,9 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
-	log := gatewayLogger(io.Discard, false)
+	log := textLogger(io.Discard, false)
 	if *verbose {
-		log = gatewayLogger(stderr, true)
+		log = textLogger(stderr, true)
 	}
 	fmt.Fprintf(stdout, "Starting %d nodes and a gateway (compiling the components takes a few seconds)...\n", *nodes)
 	d, err := demo.Start(ctx, demo.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log})
