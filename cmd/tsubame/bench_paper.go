@@ -152,7 +152,6 @@ var paperApp = demo.App{
 type capacityModel struct {
 	hold    time.Duration
 	out     slog.Handler
-	held    atomic.Int64 // renders padded
 	short   atomic.Int64 // renders that took hold or longer by themselves
 	renders atomic.Int64 // every render seen ...
 	took    atomic.Int64 // ... and the nanoseconds they took in the guest
@@ -190,7 +189,6 @@ func (h modelHandler) Handle(ctx context.Context, r slog.Record) error {
 		h.m.short.Add(1)
 		return nil
 	}
-	h.m.held.Add(1)
 	t := time.NewTimer(rest)
 	defer t.Stop()
 	select { // ctx is the step's: a node that stops cancels the wait
@@ -290,8 +288,7 @@ func (l *paperLoad) formula(i int) string {
 type result struct {
 	err     string // "" when answered correctly
 	logic   string // the node that rendered; "" for a cache hit
-	nodes   []string
-	attempt int // 0: answered by the first attempt
+	attempt int    // 0: answered by the first attempt
 	latency time.Duration
 }
 
@@ -308,11 +305,11 @@ func (l *paperLoad) do(ctx context.Context, i int) result {
 	}
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
-	r := result{latency: time.Since(start), nodes: strings.Fields(res.Header.Get("Tsubame-Trace"))}
+	r := result{latency: time.Since(start)}
 	r.attempt, _ = strconv.Atoi(res.Header.Get("Tsubame-Attempt"))
 	// cache, logic, cache: the middle step rendered. A hit is one step.
-	if len(r.nodes) == 3 {
-		r.logic = r.nodes[1]
+	if trace := strings.Fields(res.Header.Get("Tsubame-Trace")); len(trace) == 3 {
+		r.logic = trace[1]
 	}
 	switch {
 	case err != nil:
@@ -340,7 +337,7 @@ func (l *paperLoad) expect(f string) []byte {
 
 // closed runs the load's clients until ctx ends or next says stop (i < 0),
 // handing each result to done. Requests cut off by ctx are not results.
-func (l *paperLoad) closed(ctx context.Context, next func() int, done func(int, result)) {
+func (l *paperLoad) closed(ctx context.Context, next func() int, done func(result)) {
 	var wg sync.WaitGroup
 	for range l.o.concurrency {
 		wg.Go(func() {
@@ -353,7 +350,7 @@ func (l *paperLoad) closed(ctx context.Context, next func() int, done func(int, 
 				if ctx.Err() != nil {
 					return
 				}
-				done(i, r)
+				done(r)
 			}
 		})
 	}
@@ -371,7 +368,7 @@ func (l *paperLoad) warm(ctx context.Context) error {
 			return warmBase + i
 		}
 		return -1
-	}, func(_ int, r result) {
+	}, func(r result) {
 		if r.err != "" && failed.Add(1) == 1 {
 			first.Store(r.err)
 		}
@@ -396,8 +393,8 @@ type scaleRow struct {
 	model     *capacityModel
 }
 
-// paperScaleout renders the same requests formulas on a fresh cluster of
-// each size and reports how long each took.
+// paperScaleout sends the same requests (numbered 0 to requests-1) to a
+// fresh cluster of each size and reports how long each took.
 func paperScaleout(ctx context.Context, o paperOptions, sizes []int, requests int, progress io.Writer) ([]scaleRow, error) {
 	var rows []scaleRow
 	for _, n := range sizes {
@@ -433,7 +430,7 @@ func scaleOnce(ctx context.Context, o paperOptions, d *demo.Cluster, requests in
 			return i
 		}
 		return -1
-	}, func(_ int, r result) {
+	}, func(r result) {
 		mu.Lock()
 		defer mu.Unlock()
 		if r.err != "" {
@@ -723,7 +720,7 @@ func timeline(ctx context.Context, o paperOptions, d *demo.Cluster, interval, be
 	loaded, lagged := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(loaded)
-		l.closed(lctx, func() int { return int(next.Add(1)) - 1 }, func(_ int, r result) { s.add(r) })
+		l.closed(lctx, func() int { return int(next.Add(1)) - 1 }, s.add)
 	}()
 	go func() {
 		defer close(lagged)
