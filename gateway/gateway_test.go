@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -431,7 +432,7 @@ func TestBusy(t *testing.T) {
 		_, _, body := get(t, url+"/hello?name=a")
 		done <- body
 	}()
-	waitFor(t, func() bool { return len(f.sends()) == 1 })
+	testutil.WaitFor(t, "the first send", func() bool { return len(f.sends()) == 1 })
 	code, h, body := get(t, url+"/hello?name=b")
 	if code != 503 || h.Get("Retry-After") == "" || !strings.Contains(body, "busy") {
 		t.Errorf("second request: %d %q, want 503 busy with Retry-After", code, body)
@@ -468,18 +469,6 @@ func TestAcceptUnfinished(t *testing.T) {
 	}
 	if err := g.accept("n1", lp.New("gw", "hello", "hello", nil)); !errors.Is(err, errNotFinished) {
 		t.Errorf("unfinished LP: %v, want errNotFinished", err)
-	}
-}
-
-// waitFor polls cond until it holds or a generous deadline passes.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/sched"
 )
@@ -99,9 +100,9 @@ func benchScheduler(b *testing.B, mode, policy string, workers []int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	waitFor(b, "the origin to see every node", func() bool { return len(o.cl.Holders("echo")) == len(nodes) })
+	testutil.WaitFor(b, "the origin to see every node", func() bool { return len(o.cl.Holders("echo")) == len(nodes) })
 	for _, n := range nodes {
-		waitFor(b, "nodes to see the origin", func() bool { _, ok := n.cl.Peer("origin"); return ok })
+		testutil.WaitFor(b, "nodes to see the origin", func() bool { _, ok := n.cl.Peer("origin"); return ok })
 	}
 	small := nodes[len(nodes)-1].Name()
 	ideal := float64(total) / benchStep.Seconds()
@@ -159,7 +160,7 @@ func benchScheduler(b *testing.B, mode, policy string, workers []int) {
 	// A node counts a send once it is acknowledged, which may be just after
 	// the origin has the LP: wait for the counts to settle.
 	var nodeSends uint64
-	waitFor(b, "send counts to settle", func() bool {
+	testutil.WaitFor(b, "send counts to settle", func() bool {
 		nodeSends = 0
 		for _, n := range nodes {
 			nodeSends += n.run.out.Load()

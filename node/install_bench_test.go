@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -24,7 +25,7 @@ func BenchmarkInstallToServe(b *testing.B) {
 	n1 := startNode(b, ca, hotConfig(b, "n1"), map[string]string{"warm": "greet.wasm"})
 	n2 := startNode(b, ca, hotConfig(b, "n2", n1.GossipAddr()), nil)
 	o := newOrigin(b, ca, "origin", n1.GossipAddr())
-	waitFor(b, "everyone to see everyone", func() bool {
+	testutil.WaitFor(b, "everyone to see everyone", func() bool {
 		_, a := n1.cl.Peer("origin")
 		_, c := n2.cl.Peer("origin")
 		return a && c && len(o.cl.Holders("warm")) == 1
@@ -96,7 +97,7 @@ func BenchmarkAutogrow(b *testing.B) {
 		n2 := startNodeOpts(b, ca, grow(hotConfig(b, "n2", n1.GossipAddr())), nil, slowOpt("slow", step))
 		n3 := startNodeOpts(b, ca, grow(hotConfig(b, "n3", n1.GossipAddr())), nil, slowOpt("slow", step))
 		o := newOrigin(b, ca, "origin", n1.GossipAddr())
-		waitFor(b, "everyone to see everyone", func() bool {
+		testutil.WaitFor(b, "everyone to see everyone", func() bool {
 			return len(n1.cl.Peers()) == 3 && len(n2.cl.Peers()) == 3 && len(n3.cl.Peers()) == 3 && len(o.cl.Holders("slow")) == 1
 		})
 		ld := startLoad(b, o, "slow", 16)

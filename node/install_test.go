@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/pki"
@@ -114,7 +115,7 @@ func TestAdminInstall(t *testing.T) {
 	n1 := startNode(t, ca, c1, nil)
 	n2 := startNode(t, ca, hotConfig(t, "n2", n1.GossipAddr()), nil)
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
-	waitFor(t, "n1 and n2 to see each other and the origin", func() bool {
+	testutil.WaitFor(t, "n1 and n2 to see each other and the origin", func() bool {
 		_, ok1 := n1.cl.Peer("n2")
 		_, ok2 := n1.cl.Peer("origin")
 		_, ok3 := n2.cl.Peer("origin")
@@ -325,7 +326,7 @@ func TestLyingPeerRefused(t *testing.T) {
 	ca := testCA(t)
 	n := startNode(t, ca, hotConfig(t, "n1"), nil)
 	tr, _ := newLiar(t, ca, n.GossipAddr())
-	waitFor(t, "n1 to see the liar", func() bool { _, ok := n.cl.Peer("liar"); return ok })
+	testutil.WaitFor(t, "n1 to see the liar", func() bool { _, ok := n.cl.Peer("liar"); return ok })
 	want := lp.Hash(sha256.Sum256(module(t, "echo.wasm")))
 	order, _ := json.Marshal(installOrder{Name: "echo", Hash: want.String()})
 	_, err := tr.Request(context.Background(), n.QUICAddr(), transport.RequestInstall, order, 1<<20)
@@ -372,7 +373,7 @@ func TestVersionSwapWithSuspendedLPs(t *testing.T) {
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
 	waitHolders(t, n1, map[string]int{"slow": 1})
 	waitHolders(t, n2, map[string]int{"swap": 1})
-	waitFor(t, "everyone to see everyone", func() bool {
+	testutil.WaitFor(t, "everyone to see everyone", func() bool {
 		_, a := n1.cl.Peer("origin")
 		_, b := n2.cl.Peer("origin")
 		_, c := n3.cl.Peer("n1")
@@ -394,7 +395,7 @@ func TestVersionSwapWithSuspendedLPs(t *testing.T) {
 			}
 			chs = append(chs, ch)
 		}
-		waitFor(t, "the batch's calls", func() bool { return n.hot.statsFor("swap").steps.Load() >= before+uint64(k) })
+		testutil.WaitFor(t, "the batch's calls", func() bool { return n.hot.statsFor("swap").steps.Load() >= before+uint64(k) })
 		return chs
 	}
 	check := func(chs []<-chan *lp.Process, tag, want string, module lp.Hash) {
@@ -456,7 +457,7 @@ func TestVersionSwapWithSuspendedLPs(t *testing.T) {
 
 	// Once keep_old has passed with nothing suspended in it, n1 drops v1
 	// from its runtime and its store.
-	waitFor(t, "n1 to drop v1", func() bool { return n1.rt.Module(v1) == nil && !n1.hot.store.Has(v1) })
+	testutil.WaitFor(t, "n1 to drop v1", func() bool { return n1.rt.Module(v1) == nil && !n1.hot.store.Has(v1) })
 }
 
 // Under sustained load on the one node holding a slow component, auto-grow
@@ -478,13 +479,13 @@ func TestAutogrow(t *testing.T) {
 	n3 := startNodeOpts(t, ca, grow(hotConfig(t, "n3", n1.GossipAddr())), nil, slowOpt("slow", step))
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
 	nodes := map[string]*Node{"n1": n1, "n2": n2, "n3": n3}
-	waitFor(t, "everyone to see everyone", func() bool {
+	testutil.WaitFor(t, "everyone to see everyone", func() bool {
 		return len(n1.cl.Peers()) == 3 && len(n2.cl.Peers()) == 3 && len(n3.cl.Peers()) == 3 && len(o.cl.Holders("slow")) == 1
 	})
 
 	ld := startLoad(t, o, "slow", 16)
 	start := time.Now()
-	waitFor(t, "slow to be auto-installed on n2 and n3", func() bool { return holds(n2, "slow") && holds(n3, "slow") })
+	testutil.WaitFor(t, "slow to be auto-installed on n2 and n3", func() bool { return holds(n2, "slow") && holds(n3, "slow") })
 	grown := time.Now()
 	var firstGrow time.Time
 	for _, ev := range n1.hot.grow.history() {
@@ -542,7 +543,7 @@ func TestAutogrow(t *testing.T) {
 	}
 
 	// The load is gone: the auto-installed copies go, the original stays.
-	waitFor(t, "the idle auto-installed copies to be removed", func() bool { return !holds(n2, "slow") && !holds(n3, "slow") })
+	testutil.WaitFor(t, "the idle auto-installed copies to be removed", func() bool { return !holds(n2, "slow") && !holds(n3, "slow") })
 	if !holds(n1, "slow") {
 		t.Error("n1 lost the component it was configured with")
 	}

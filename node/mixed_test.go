@@ -3,6 +3,7 @@ package node
 import (
 	"testing"
 
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -34,7 +35,7 @@ func TestMixedLanguageChainAcrossFourNodes(t *testing.T) {
 			}
 		}
 		waitHolders(t, n, want)
-		waitFor(t, n.Name()+" to see the origin", func() bool { _, ok := n.cl.Peer("origin"); return ok })
+		testutil.WaitFor(t, n.Name()+" to see the origin", func() bool { _, ok := n.cl.Peer("origin"); return ok })
 	}
 
 	p := o.run(t, n1, "chain_go", "run", "hi")

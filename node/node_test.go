@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/engine"
@@ -195,7 +196,7 @@ func wait(t *testing.T, ch <-chan *lp.Process) *lp.Process {
 // waitHolders polls until n sees want fresh holders of each component.
 func waitHolders(t *testing.T, n *Node, want map[string]int) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("%s to see holders %v", n.Name(), want), func() bool {
+	testutil.WaitFor(t, fmt.Sprintf("%s to see holders %v", n.Name(), want), func() bool {
 		for c, k := range want {
 			if len(n.cl.Holders(c)) != k {
 				return false
@@ -217,7 +218,7 @@ func TestNestedCallAcrossThreeNodes(t *testing.T) {
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
 	waitHolders(t, n1, map[string]int{"r2": 1, "echo": 1})
 	waitHolders(t, n2, map[string]int{"r1": 1, "echo": 1})
-	waitFor(t, "nodes to see the origin", func() bool {
+	testutil.WaitFor(t, "nodes to see the origin", func() bool {
 		_, ok1 := n1.cl.Peer("origin")
 		_, ok3 := n3.cl.Peer("origin")
 		return ok1 && ok3
@@ -239,7 +240,7 @@ func TestNestedCallAcrossThreeNodes(t *testing.T) {
 	// to the origin once the origin's acknowledgement is back, which may be
 	// just after the origin has the LP.
 	var st Status
-	waitFor(t, "n1 to count its send to the origin", func() bool {
+	testutil.WaitFor(t, "n1 to count its send to the origin", func() bool {
 		st = getStatus(t, n1)
 		return len(st.Members) > 0 && st.Members[0].SentTo["origin"] == 1
 	})
@@ -268,7 +269,7 @@ func TestRefusalsAndMissingComponents(t *testing.T) {
 	ca := testCA(t)
 	n1 := startNode(t, ca, testConfig("n1"), map[string]string{"relay": "relay.wasm"})
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
-	waitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
+	testutil.WaitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
 
 	_, _, err := o.send(t, n1, "echo", "get", "x")
 	var ref *transport.Refusal
@@ -295,7 +296,7 @@ func TestShutdownHandsOffQueued(t *testing.T) {
 	n2 := startNode(t, ca, testConfig("n2", n1.GossipAddr()), map[string]string{"echo": "echo.wasm"})
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
 	waitHolders(t, n1, map[string]int{"echo": 1})
-	waitFor(t, "nodes to see the origin", func() bool {
+	testutil.WaitFor(t, "nodes to see the origin", func() bool {
 		_, ok1 := n1.cl.Peer("origin")
 		_, ok2 := n2.cl.Peer("origin")
 		return ok1 && ok2
@@ -305,7 +306,7 @@ func TestShutdownHandsOffQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the spinning step to start", func() bool { return n1.run.running.Load() == 1 })
+	testutil.WaitFor(t, "the spinning step to start", func() bool { return n1.run.running.Load() == 1 })
 	var queued []<-chan *lp.Process
 	for i := range 5 {
 		_, ch, err := o.send(t, n1, "echo", "get", fmt.Sprint(i))
@@ -335,7 +336,7 @@ func TestShutdownHandsOffQueued(t *testing.T) {
 	if root := p.Root(); root.State != lp.StateFailed || root.ErrCode != abi.CodeTimeout {
 		t.Errorf("spinning LP: %s code %d, want failed with timeout", root.State, root.ErrCode)
 	}
-	waitFor(t, "n1 to leave n2's view", func() bool { _, ok := n2.cl.Peer("n1"); return !ok })
+	testutil.WaitFor(t, "n1 to leave n2's view", func() bool { _, ok := n2.cl.Peer("n1"); return !ok })
 }
 
 // A node started the way `tsubame node` starts one: TOML file, PEM files.
@@ -429,7 +430,7 @@ func TestGoChainAcrossThreeNodes(t *testing.T) {
 	o := newOrigin(t, ca, "origin", n1.GossipAddr())
 	waitHolders(t, n1, map[string]int{"chain-b": 1, "chain-c": 1})
 	waitHolders(t, n2, map[string]int{"chain-a": 1, "chain-c": 1})
-	waitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
+	testutil.WaitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
 	_ = n3
 
 	want := engineRun(t, "run", "xyz")

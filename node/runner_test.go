@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/transport"
@@ -371,7 +372,7 @@ func TestRunnerTooLargeIsFinal(t *testing.T) {
 	}
 	originSends.Store(0)
 	tc.submit(t, "d", "slow", "x")
-	waitFor(t, "d to try the origin", func() bool { return originSends.Load() > 0 && tc.nodes["d"].running.Load() == 0 })
+	testutil.WaitFor(t, "d to try the origin", func() bool { return originSends.Load() > 0 && tc.nodes["d"].running.Load() == 0 })
 	if n := originSends.Load(); n != 1 {
 		t.Errorf("%d sends of a finished LP its origin refused as too large, want 1", n)
 	}
@@ -404,7 +405,7 @@ func TestRunnerQueueBound(t *testing.T) {
 	for i := range 3 {
 		tc.submit(t, "a", "slow", fmt.Sprint(i))
 		if i == 0 {
-			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+			testutil.WaitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
 		}
 	}
 	err := tc.net.Send(context.Background(), "addr-a", lp.New("gw", "slow", "k", nil))
@@ -423,10 +424,10 @@ func TestRunnerPushOut(t *testing.T) {
 	for i := range 10 {
 		tc.submit(t, "a", "slow", fmt.Sprint(i))
 		if i == 0 {
-			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+			testutil.WaitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
 		}
 	}
-	waitFor(t, "a to run one and queue nine", func() bool { return tc.nodes["a"].q.len() == 9 })
+	testutil.WaitFor(t, "a to run one and queue nine", func() bool { return tc.nodes["a"].q.len() == 9 })
 	// What a's next report would tell b, so b does not send work back.
 	pa, _ := tc.dir["b"].Peer("a")
 	pa.Meta.Load = 10
@@ -453,10 +454,10 @@ func TestRunnerDrainHandsOff(t *testing.T) {
 	for i := range 6 {
 		tc.submit(t, "a", "slow", fmt.Sprint(i))
 		if i == 0 {
-			waitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+			testutil.WaitFor(t, "the first LP to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
 		}
 	}
-	waitFor(t, "a to run one and queue five", func() bool { return tc.nodes["a"].q.len() == 5 })
+	testutil.WaitFor(t, "a to run one and queue five", func() bool { return tc.nodes["a"].q.len() == 5 })
 	errc := make(chan error, 1)
 	go func() { errc <- tc.nodes["a"].drain(context.Background()) }()
 	for range 5 {
@@ -502,10 +503,10 @@ func TestRunnerPushOutRacingDrain(t *testing.T) {
 	for i := range 10 {
 		tc.submit(t, "a", "slow", fmt.Sprint(i))
 		if i == 0 {
-			waitFor(t, "the first LP to start", func() bool { return a.running.Load() == 1 })
+			testutil.WaitFor(t, "the first LP to start", func() bool { return a.running.Load() == 1 })
 		}
 	}
-	waitFor(t, "a to run one and queue nine", func() bool { return a.q.len() == 9 })
+	testutil.WaitFor(t, "a to run one and queue nine", func() bool { return a.q.len() == 9 })
 	pushed := make(chan struct{})
 	go func() { a.pushOut(); close(pushed) }()
 	select {
@@ -516,15 +517,15 @@ func TestRunnerPushOutRacingDrain(t *testing.T) {
 	var drained atomic.Bool
 	errc := make(chan error, 1)
 	go func() { errc <- a.drain(context.Background()); drained.Store(true) }()
-	waitFor(t, "a to start draining", a.draining.Load)
+	testutil.WaitFor(t, "a to start draining", a.draining.Load)
 	close(gate)
 	for range 5 { // the running LP and the four left in the queue
 		tc.result(t)
 	}
-	waitFor(t, "a's worker to go idle", func() bool { return a.running.Load() == 0 && a.q.len() == 0 })
+	testutil.WaitFor(t, "a's worker to go idle", func() bool { return a.running.Load() == 0 && a.q.len() == 0 })
 	// If drain closed the queue under the push-out, let the worker leave
 	// before the push-out puts its LPs back: that is how they got stranded.
-	waitFor(t, "drain to finish or to wait for the push-out", func() bool {
+	testutil.WaitFor(t, "drain to finish or to wait for the push-out", func() bool {
 		a.q.mu.Lock()
 		closed := a.q.closed
 		a.q.mu.Unlock()
@@ -547,7 +548,7 @@ func TestRunnerDrainDeadline(t *testing.T) {
 	tc := newTestCluster(t, 1, 4, map[string][]string{"a": {"slow"}})
 	tc.engs["a"].gate = make(chan struct{}) // never opens; the step ends when ctx does
 	tc.submit(t, "a", "slow", "x")
-	waitFor(t, "the step to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
+	testutil.WaitFor(t, "the step to start", func() bool { return tc.nodes["a"].running.Load() == 1 })
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
 	if err := tc.nodes["a"].drain(ctx); err == nil {
@@ -596,7 +597,7 @@ func TestRunnerAcceptRacingDrain(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, "the first LP to be accepted", func() bool { return accepted.Load() > 0 })
+		testutil.WaitFor(t, "the first LP to be accepted", func() bool { return accepted.Load() > 0 })
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err = r.drain(ctx)
 		cancel()
@@ -623,16 +624,5 @@ func TestRunnerRates(t *testing.T) {
 	}
 	if in, _ := w.get(); in != 0 {
 		t.Errorf("rate after a quiet second %v, want 0", in)
-	}
-}
-
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

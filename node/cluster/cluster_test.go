@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -52,18 +53,6 @@ func join(t *testing.T, name string, seeds []string, m Meta) (*Cluster, *localMe
 	return c, lm
 }
 
-// waitFor polls cond until it holds or 10s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func names(ps []Peer) string {
 	var s []string
 	for _, p := range ps {
@@ -78,7 +67,7 @@ func TestMembershipAndHolders(t *testing.T) {
 	c, lc := join(t, "c", []string{a.Addr()}, Meta{QUIC: "127.0.0.1:1003", Workers: 1})
 	gw, _ := join(t, "gw", []string{b.Addr()}, Meta{QUIC: "127.0.0.1:1004", Gateway: true, Components: comps("echo")})
 
-	waitFor(t, "every member to see the three others fresh", func() bool {
+	testutil.WaitFor(t, "every member to see the three others fresh", func() bool {
 		return len(a.Peers()) == 3 && len(b.Peers()) == 3 && len(c.Peers()) == 3 && len(gw.Peers()) == 3
 	})
 	if got := names(gw.Holders("echo")); got != "a,b" {
@@ -110,7 +99,7 @@ func TestMembershipAndHolders(t *testing.T) {
 
 	// Changes to local() spread with the next reports.
 	lc.set(func(m *Meta) { m.Components = comps("echo"); m.Load = 1.5 })
-	waitFor(t, "c's new component to reach a", func() bool { return names(a.Holders("echo")) == "b,c" })
+	testutil.WaitFor(t, "c's new component to reach a", func() bool { return names(a.Holders("echo")) == "b,c" })
 	if p, _ := a.Peer("c"); p.Meta.Load != 1.5 {
 		t.Errorf("a sees c's load as %v, want 1.5", p.Meta.Load)
 	}
@@ -119,7 +108,7 @@ func TestMembershipAndHolders(t *testing.T) {
 	if err := b.Leave(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b to drop out", func() bool {
+	testutil.WaitFor(t, "b to drop out", func() bool {
 		_, known := a.Peer("b")
 		return !known && names(gw.Holders("echo")) == "a,c"
 	})
@@ -130,12 +119,12 @@ func TestMembershipAndHolders(t *testing.T) {
 func TestStaleReportsExcluded(t *testing.T) {
 	a, _ := join(t, "a", nil, Meta{QUIC: "q-a", Components: comps("x")})
 	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "q-b", Components: comps("x")})
-	waitFor(t, "a to see b", func() bool { return len(a.Holders("x")) == 1 })
+	testutil.WaitFor(t, "a to see b", func() bool { return len(a.Holders("x")) == 1 })
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "b to go stale at a", func() bool { return len(a.Holders("x")) == 0 && len(a.Peers()) == 0 })
-	waitFor(t, "failure detection to remove b", func() bool { _, ok := a.Peer("b"); return !ok })
+	testutil.WaitFor(t, "b to go stale at a", func() bool { return len(a.Holders("x")) == 0 && len(a.Peers()) == 0 })
+	testutil.WaitFor(t, "failure detection to remove b", func() bool { _, ok := a.Peer("b"); return !ok })
 }
 
 // A component list too large for one UDP report travels over the reliable
@@ -150,12 +139,12 @@ func TestLargeComponentList(t *testing.T) {
 		t.Fatalf("test list encodes to %d bytes, want > %d", n, maxInlineReport)
 	}
 	b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "q-b"})
-	waitFor(t, "b to learn a's 60 components", func() bool {
+	testutil.WaitFor(t, "b to learn a's 60 components", func() bool {
 		p, ok := b.Peer("a")
 		return ok && len(p.Meta.Components) == 60 && len(b.Holders(many[59])) == 1
 	})
 	la.set(func(m *Meta) { m.Components = comps(append([]string{"zz-new"}, many...)...) })
-	waitFor(t, "b to learn a's new list", func() bool { return len(b.Holders("zz-new")) == 1 })
+	testutil.WaitFor(t, "b to learn a's new list", func() bool { return len(b.Holders("zz-new")) == 1 })
 }
 
 func TestSeedUnreachableThenRetry(t *testing.T) {
@@ -178,7 +167,7 @@ func TestSeedUnreachableThenRetry(t *testing.T) {
 		t.Skipf("could not rebind %s: %v", addr, err)
 	}
 	t.Cleanup(func() { _ = a2.Close() })
-	waitFor(t, "b to join through the retried seed", func() bool { _, ok := b.Peer("a2"); return ok })
+	testutil.WaitFor(t, "b to join through the retried seed", func() bool { _, ok := b.Peer("a2"); return ok })
 }
 
 func TestJoinErrors(t *testing.T) {
