@@ -40,12 +40,14 @@ func runBench(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprintln(stderr, "usage: tsubame bench SCENARIO [flags]\n\nscenarios:")
 		names := make([]string, 0, len(benchScenarios))
+		width := 0
 		for n := range benchScenarios {
 			names = append(names, n)
+			width = max(width, len(n))
 		}
 		sort.Strings(names)
 		for _, n := range names {
-			fmt.Fprintf(stderr, "  %-10s %s\n", n, benchScenarios[n].summary)
+			fmt.Fprintf(stderr, "  %-*s  %s\n", width, n, benchScenarios[n].summary)
 		}
 		if len(args) == 0 {
 			return 2
