@@ -18,8 +18,8 @@ import (
 // Config is a gateway's configuration: the TOML file of `tsubame gateway
 // --config FILE`, documented key by key in docs/gateway.md and
 // testdata/gateway.toml. The cluster-facing keys (name, listen, gossip,
-// seeds, [tls], [membership]) mean what they mean in a node's file. Start
-// from DefaultConfig.
+// seeds, [tls], [membership], [limits] max_lp_bytes) mean what they mean in
+// a node's file. Start from DefaultConfig.
 type Config struct {
 	// Name is the gateway's member name and the Origin of its LPs. Default:
 	// the common name of the cluster certificate.
@@ -34,6 +34,7 @@ type Config struct {
 	Membership MembershipConfig `toml:"membership"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Dispatch   DispatchConfig   `toml:"dispatch"`
+	Limits     LimitsConfig     `toml:"limits"`
 	// Admin is the admin API: routes at run time, direct calls (admin.go).
 	Admin  AdminConfig `toml:"admin"`
 	Routes []Route     `toml:"route"`
@@ -51,6 +52,15 @@ type TLSFiles struct {
 type MembershipConfig struct {
 	// Key, base64 of 16, 24 or 32 bytes, encrypts gossip: the cluster's key.
 	Key string `toml:"key"`
+}
+
+// LimitsConfig is the part of a node's [limits] that a gateway enforces too.
+type LimitsConfig struct {
+	// MaxLPBytes bounds one encoded LP coming back from a node, as a node's
+	// limits.max_lp_bytes bounds one arriving there; the transport's frame
+	// limit is this plus transport.FrameSlack. Set it as the nodes do, or
+	// replies an LP grew past it are refused.
+	MaxLPBytes int `toml:"max_lp_bytes"`
 }
 
 // HTTPConfig is the client-facing side.
@@ -120,8 +130,16 @@ func DefaultConfig() Config {
 			MaxInFlight:    4096,
 			StaleAfter:     cluster.DefaultStaleAfter,
 		},
-		Admin: AdminConfig{Listen: defaultAdminListen},
+		Limits: LimitsConfig{MaxLPBytes: lp.DefaultLimits.MaxTotal},
+		Admin:  AdminConfig{Listen: defaultAdminListen},
 	}
+}
+
+// lpLimits are the limits an LP coming back must meet.
+func (c Config) lpLimits() lp.Limits {
+	l := lp.DefaultLimits
+	l.MaxTotal = c.Limits.MaxLPBytes
+	return l
 }
 
 // maxAttempts bounds resends: each one is a full re-execution.
@@ -215,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if d.StaleAfter <= 0 {
 		bad("dispatch.stale_after", "is %s, want more than 0", d.StaleAfter)
+	}
+	if min := 2 * abi.MaxInput; c.Limits.MaxLPBytes < min {
+		bad("limits.max_lp_bytes", "is %d, want at least %d (the ABI's guarantee, as for a node)", c.Limits.MaxLPBytes, min)
 	}
 	if len(c.Routes) == 0 && c.Admin.TokenFile == "" {
 		bad("route", "no routes: add at least one [[route]] (or turn on [admin] and add routes at run time)")

@@ -6,6 +6,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 func TestLoadExampleConfig(t *testing.T) {
@@ -14,7 +17,8 @@ func TestLoadExampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	def := DefaultConfig()
-	if c.HTTP != def.HTTP || c.Dispatch != def.Dispatch || c.Listen != def.Listen || c.Gossip != def.Gossip || c.Membership != def.Membership {
+	if c.HTTP != def.HTTP || c.Dispatch != def.Dispatch || c.Listen != def.Listen || c.Gossip != def.Gossip || c.Membership != def.Membership ||
+		c.Limits != def.Limits {
 		t.Errorf("the example's documented defaults differ from DefaultConfig:\n%+v\n%+v", c, def)
 	}
 	if len(c.Routes) != 2 || c.Routes[0].Input != "query:name" || c.Routes[1].Headers[1] != "Accept" {
@@ -62,6 +66,9 @@ func TestConfigErrors(t *testing.T) {
 		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", ":1: route 1 (/x): input \"path:id\" names no wildcard"},
 		{minimalRoute + minimalRoute + "input = \"form\"\n", ":7: route 2 (/hello): unknown input mode"},
 		{"name = \"gw\"\nlisten = = 1\n", "line 2"},
+		{"[limits]\nmax_lp_bytes = 1000\n" + minimalRoute, ":2: limits.max_lp_bytes: is 1000, want at least 2097152"},
+		{"[limits]\nmax_lp_bytes = \"big\"\n" + minimalRoute, "line 2"},
+		{"[limits]\nstep_timeout = \"2s\"\n" + minimalRoute, ":2: unknown key \"limits.step_timeout\""},
 	} {
 		path := writeConfig(t, tc.text)
 		_, err := LoadConfig(path)
@@ -78,5 +85,23 @@ func TestConfigDurations(t *testing.T) {
 	}
 	if c.Dispatch.AttemptTimeout != 250*time.Millisecond {
 		t.Errorf("attempt_timeout = %s", c.Dispatch.AttemptTimeout)
+	}
+}
+
+// limits.max_lp_bytes, the node's key, decodes and sizes the transport.
+func TestConfigMaxLPBytes(t *testing.T) {
+	c, err := LoadConfig(writeConfig(t, "[limits]\nmax_lp_bytes = 33554432\n"+minimalRoute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Limits.MaxLPBytes != 32<<20 {
+		t.Fatalf("max_lp_bytes = %d, want %d", c.Limits.MaxLPBytes, 32<<20)
+	}
+	tc := transportConfig(c, nil, nil, nil)
+	if tc.MaxFrame != 32<<20+transport.FrameSlack || tc.Limits.MaxTotal != 32<<20 {
+		t.Errorf("transport MaxFrame %d, Limits.MaxTotal %d; want %d and %d", tc.MaxFrame, tc.Limits.MaxTotal, 32<<20+transport.FrameSlack, 32<<20)
+	}
+	if d := DefaultConfig().Limits.MaxLPBytes; d != lp.DefaultLimits.MaxTotal {
+		t.Errorf("default max_lp_bytes %d, want the nodes' default %d", d, lp.DefaultLimits.MaxTotal)
 	}
 }

@@ -88,7 +88,7 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		}
 	}()
 
-	tr, err := transport.Listen(ctx, transport.Config{Listen: c.Listen, TLS: clusterTLS, Handler: handler{g}, Logger: log})
+	tr, err := transport.Listen(ctx, transportConfig(c, clusterTLS, handler{g}, log))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: quic transport: %w", err)
 	}
@@ -125,6 +125,16 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	return g, nil
 }
 
+// transportConfig is the QUIC transport a gateway listens with: finished LPs
+// come back under the same size limit the nodes enforce.
+func transportConfig(c Config, clusterTLS *tls.Config, h transport.Handler, log *slog.Logger) transport.Config {
+	return transport.Config{
+		Listen: c.Listen, TLS: clusterTLS, Handler: h, Logger: log,
+		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
+		Limits:   c.lpLimits(),
+	}
+}
+
 // settingsOf takes the running knobs out of a validated Config.
 func settingsOf(c Config) settings {
 	return settings{
@@ -134,7 +144,7 @@ func settingsOf(c Config) settings {
 		maxBody:        c.HTTP.MaxBodyBytes,
 		readTimeout:    c.HTTP.ReadTimeout,
 		exposeTrace:    c.HTTP.ExposeTrace,
-		limits:         lp.DefaultLimits,
+		limits:         c.lpLimits(),
 	}
 }
 

@@ -137,7 +137,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		Handler:  handler{n.run},
 		Requests: n.hot,
 		Logger:   log,
-		MaxFrame: c.Limits.MaxLPBytes + frameSlack,
+		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
 		Limits:   c.LpLimits(),
 	})
 	if err != nil {
@@ -172,9 +172,6 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		"workers", c.Workers, "policy", c.Scheduler.Policy, "components", len(*n.comps.Load()))
 	return n, nil
 }
-
-// frameSlack is room for a frame's header and refusal text beyond the LP.
-const frameSlack = 64 << 10
 
 // advertised turns the transport's bound address into one peers can dial.
 func advertised(addr string) (string, error) {

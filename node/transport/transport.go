@@ -38,6 +38,11 @@ import (
 // no_application_protocol, before a single frame is misread.
 const ALPN = "tsubame/1"
 
+// FrameSlack is what a frame needs beyond the LP it carries: its header, and
+// room for a refusal's text. A member that bounds its LPs at Limits.MaxTotal
+// sets MaxFrame to that plus FrameSlack.
+const FrameSlack = 64 << 10
+
 // Defaults for Config's zero fields.
 const (
 	DefaultMaxFrame = 32 << 20
