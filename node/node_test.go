@@ -479,3 +479,57 @@ func engineRun(t *testing.T, kind, input string) string {
 	}
 	return string(p.Root().Output)
 }
+
+// hangs makes the steps of one component wait for ctx to end before running,
+// as a slow back end that honours cancellation would: the step then fails
+// with "canceled" the moment its node stops.
+type hangs struct {
+	stepper
+	component string
+}
+
+func (h hangs) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
+	if e := p.ActiveEntry(); e != nil && e.Target == h.component {
+		<-ctx.Done()
+	}
+	return h.stepper.Step(ctx, p)
+}
+
+// A node closed as a crash would (Close) while steps run drops their LPs:
+// the steps it cancels must not come back to the origin failed with
+// "canceled" (or anything else), which would turn the gateway's resend into
+// an error answer.
+func TestCloseDropsRunningLPs(t *testing.T) {
+	ca := testCA(t)
+	n1 := startNodeOpts(t, ca, testConfig("n1"), map[string]string{"hang": "echo.wasm", "loop": "loop.wasm", "echo": "echo.wasm"},
+		func(o *Options) { o.wrap = func(s stepper) stepper { return hangs{s, "hang"} } })
+	o := newOrigin(t, ca, "origin", n1.GossipAddr())
+	testutil.WaitFor(t, "n1 to see the origin", func() bool { _, ok := n1.cl.Peer("origin"); return ok })
+	// A warm connection back to the origin, with a pooled stream: nothing to
+	// dial, so nothing but the stop itself keeps a failed LP from leaving.
+	if p := o.run(t, n1, "echo", "get", "warm"); p.Root().State != lp.StateDone {
+		t.Fatalf("warm-up LP: %s", p.Root().State)
+	}
+	var back []<-chan *lp.Process
+	for _, c := range []string{"hang", "loop"} { // one per worker
+		_, ch, err := o.send(t, n1, c, "get", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		back = append(back, ch)
+	}
+	testutil.WaitFor(t, "both steps to start", func() bool { return n1.run.running.Load() == 2 })
+	_, ch, err := o.send(t, n1, "echo", "get", "queued")
+	if err != nil {
+		t.Fatal(err)
+	}
+	back = append(back, ch)
+	n1.Close() // returns once its workers and transport are done
+	for i, ch := range back {
+		select {
+		case p := <-ch:
+			t.Errorf("LP %d came back from the closed node: %s code %d %q", i, p.Root().State, p.Root().ErrCode, p.Root().ErrMsg)
+		default:
+		}
+	}
+}

@@ -174,9 +174,13 @@ func (r *runner) work() {
 }
 
 // process runs steps of p here until it leaves this node: migrated, returned
-// to its origin, dropped past its deadline, or requeued for fairness.
+// to its origin, dropped past its deadline or because this node is stopping
+// hard, or requeued for fairness.
 func (r *runner) process(p *lp.Process) {
 	for steps := 0; ; steps++ {
+		if r.stopping(p) {
+			return
+		}
 		if p.Deadline != 0 && time.Now().UnixNano() > p.Deadline {
 			// Its origin has given up on it (and may have resent it).
 			r.log.Debug("drop LP past its deadline", "lp", p.ID)
@@ -199,14 +203,31 @@ func (r *runner) process(p *lp.Process) {
 			r.q.push(p, true)
 			return
 		}
-		r.runStep(p)
+		if !r.runStep(p) {
+			return
+		}
 	}
 }
 
-// runStep runs one step here. The engine applies the outcome itself; an
-// error it returns with the entry still unfinished fails the entry, so the
-// caller always sees what happened.
-func (r *runner) runStep(p *lp.Process) {
+// stopping reports whether this node is stopping hard (Node.Close, or a
+// drain out of time), in which case it drops p: a crashed node loses what it
+// holds and the origin resends, which is the fault model. Failing p instead
+// would send the origin a failure the request did not cause (the step's
+// "canceled", say) and keep the origin from resending.
+func (r *runner) stopping(p *lp.Process) bool {
+	if r.ctx.Err() == nil {
+		return false
+	}
+	r.log.Debug("drop LP: this node is stopping; its origin resends", "lp", p.ID)
+	return true
+}
+
+// runStep runs one step here and reports whether p is still this node's.
+// The engine applies the outcome itself; an error it returns with the entry
+// still unfinished fails the entry, so the caller always sees what happened.
+// If the node stopped hard during the step, p is dropped instead: the step's
+// outcome may be the stop itself (a step canceled, a closed runtime).
+func (r *runner) runStep(p *lp.Process) bool {
 	ctx := r.ctx
 	if p.Deadline != 0 {
 		var cancel context.CancelFunc
@@ -217,8 +238,11 @@ func (r *runner) runStep(p *lp.Process) {
 	e := &p.Entries[before]
 	steps := e.Steps
 	_, err := r.eng.Step(ctx, p)
+	if r.stopping(p) {
+		return false
+	}
 	if err == nil || p.Active != before || e.Steps != steps {
-		return // the step ran and its outcome (maybe a failure) is applied
+		return true // the step ran and its outcome (maybe a failure) is applied
 	}
 	code := uint32(abi.CodeInternal)
 	var ce interface{ StepCode() uint32 }
@@ -228,6 +252,7 @@ func (r *runner) runStep(p *lp.Process) {
 	r.log.Warn("step did not run", "lp", p.ID, "component", e.Target, "code", code, "err", err)
 	_ = p.Fail(code, err.Error())
 	p.Record(lp.Step{Node: r.name, Entry: before, Outcome: lp.OutcomeFail}, r.limits.MaxTrace)
+	return true
 }
 
 // stayHere decides whether target's next step runs on this node: it must hold
@@ -291,7 +316,8 @@ func (r *runner) sent(peer cluster.Peer) {
 }
 
 // migrate hands p to another holder of target chosen by the policy, trying
-// up to Attempts holders. It reports whether p left. If it did not and this
+// up to Attempts holders. It reports whether p left (or was dropped because
+// this node is stopping hard: its sends failed for that). If it did not and this
 // node does not hold target, the active entry has been failed: CodeNoComponent
 // when nobody holds target, CodeUnavailable when holders refused.
 //
@@ -322,6 +348,9 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 			continue
 		}
 		r.sent(h)
+		return true
+	}
+	if r.stopping(p) {
 		return true
 	}
 	if r.eng.Holds(target) {
@@ -404,6 +433,9 @@ func (r *runner) finish(p *lp.Process) {
 		}
 		if tooLarge(err) {
 			break // resending the same bytes gets the same answer
+		}
+		if r.ctx.Err() != nil {
+			break // this node is stopping hard
 		}
 	}
 	r.log.Info("drop finished LP: origin unreachable; it resends on timeout", "lp", p.ID, "origin", p.Origin, "err", err)

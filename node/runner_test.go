@@ -29,7 +29,10 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // goEngine runs tiny Go components: "echo" replies with its input; "relay"
 // calls its input's target ("echo" unless the input names another) and
-// replies with the child's result; "slow" waits on gate before echoing.
+// replies with the child's result; "slow" waits on gate before echoing, and
+// fails with "canceled" if ctx ends first, as the wasm host does; "stuck"
+// waits for ctx to end and returns the host's error for a step that did not
+// run.
 type goEngine struct {
 	node  string
 	comps map[string]bool
@@ -45,6 +48,10 @@ func (g *goEngine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 		return lp.Step{}, errors.New("not held")
 	}
 	g.steps.Add(1)
+	if e.Target == "stuck" {
+		<-ctx.Done()
+		return lp.Step{}, fmt.Errorf("step not started: %w", ctx.Err())
+	}
 	idx := p.Active
 	e.Steps++
 	var out lp.Outcome
@@ -53,14 +60,19 @@ func (g *goEngine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 		out = lp.OutcomeReply
 		_ = p.Reply(append([]byte(nil), e.Input...))
 	case "slow":
+		out = lp.OutcomeReply
 		if g.gate != nil {
 			select {
 			case <-g.gate:
 			case <-ctx.Done():
+				out = lp.OutcomeFail
 			}
 		}
-		out = lp.OutcomeReply
-		_ = p.Reply(e.Input)
+		if out == lp.OutcomeFail {
+			_ = p.Fail(abi.CodeCanceled, "step canceled")
+		} else {
+			_ = p.Reply(e.Input)
+		}
 	case "relay":
 		if kids := p.Children(idx); len(kids) > 0 {
 			c := p.Entries[kids[len(kids)-1]]
@@ -553,6 +565,37 @@ func TestRunnerDrainDeadline(t *testing.T) {
 	defer cancel()
 	if err := tc.nodes["a"].drain(ctx); err == nil {
 		t.Fatal("drain with a stuck step reported success")
+	}
+}
+
+// A runner stopping hard (Node.Close) drops the LPs it holds: neither the
+// steps it cancels ("canceled", or a host error for a step that did not run)
+// nor the LPs waiting in its queue reach anyone, so the origin resends
+// instead of answering with a failure the request did not cause.
+func TestRunnerHardStopDropsLPs(t *testing.T) {
+	tc := newTestCluster(t, 2, 16, map[string][]string{"a": {"slow", "stuck", "relay"}, "b": {"echo"}})
+	a := tc.nodes["a"]
+	tc.engs["a"].gate = make(chan struct{}) // never opens: slow ends when ctx does
+	tc.submit(t, "a", "slow", "x")
+	tc.submit(t, "a", "stuck", "y")
+	testutil.WaitFor(t, "both steps to start", func() bool { return a.running.Load() == 2 })
+	for range 4 {
+		tc.submit(t, "a", "relay", "queued") // would call echo on b
+	}
+	sends := tc.net.sends.Load()
+	// What Node.Close does to the runner, but for discarding the queue: the
+	// workers must drop what they find there too.
+	a.draining.Store(true)
+	a.cancel()
+	a.q.close()
+	a.wg.Wait()
+	select {
+	case p := <-tc.origin:
+		t.Fatalf("a stopping hard sent LP %s to its origin: %s code %d", p.ID, p.Root().State, p.Root().ErrCode)
+	default:
+	}
+	if got := tc.net.sends.Load() - sends; got != 0 {
+		t.Errorf("a made %d sends after it stopped, want none", got)
 	}
 }
 

@@ -430,8 +430,12 @@ const maxPooledBuf = 1 << 20
 // still owns it); a *ProtocolError that the peer could not read it; any
 // other error that p may or may not have arrived (the connection failed
 // or timed out after the frame left). Send is safe for concurrent use; it
-// does not modify p.
+// does not modify p. With ctx already done it sends nothing and returns
+// ctx's error.
 func (t *Transport) Send(ctx context.Context, addr string, p *lp.Process) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("send lp %s to %s: %w", p.ID, addr, context.Cause(ctx))
+	}
 	bp := bufPool.Get().(*[]byte)
 	buf, err := p.AppendBinary(append((*bp)[:0], make([]byte, maxHeader)...))
 	if err != nil {
@@ -465,6 +469,13 @@ func (t *Transport) exchange(ctx context.Context, addr string, id lp.ID, frame [
 	s, err := t.getStream(ctx, c)
 	if err != nil {
 		return true, err
+	}
+	if ctx.Err() != nil {
+		// A pooled stream and a cached connection never look at ctx, and
+		// the cancellation below would race the write: a caller that gave
+		// up (a node stopping hard) must not hand the LP on regardless.
+		t.putStream(c, s)
+		return true, context.Cause(ctx)
 	}
 	deadline := time.Now().Add(t.cfg.Timeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {

@@ -794,3 +794,42 @@ func TestCloseWithSendsInFlight(t *testing.T) {
 		t.Fatalf("send on a closed transport: %v, want net.ErrClosed", err)
 	}
 }
+
+// A sender whose ctx is done sends nothing, even on a warm connection with a
+// pooled stream (which never looks at ctx): a node stopping hard must not
+// hand on the LPs it is dropping.
+func TestSendWithDoneContextWritesNothing(t *testing.T) {
+	ca := testCA(t)
+	rec := newRecorder()
+	a, b := start(t, ca, "a", nil), start(t, ca, "b", rec)
+	if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil {
+		t.Fatal(err) // warms the connection and pools its stream
+	}
+	if c := connOf(a, b.Addr()); c == nil || func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.idle) == 0 }() {
+		t.Fatal("no pooled stream after a completed send")
+	}
+	done, cancel := context.WithCancel(context.Background())
+	cancel()
+	dropped := testLP(10)
+	if err := a.Send(done, b.Addr(), dropped); !errors.Is(err, context.Canceled) {
+		t.Fatalf("send with a canceled ctx: %v, want context.Canceled", err)
+	}
+	// Past Send's own check, as when ctx ends while Send is under way.
+	if _, err := a.exchange(done, b.Addr(), dropped.ID, appendFrame(nil, frameLP, mustEncode(t, dropped))); !errors.Is(err, context.Canceled) {
+		t.Fatalf("exchange with a canceled ctx: %v, want context.Canceled", err)
+	}
+	// Streams of one connection are read in any order, so send on every
+	// pooled stream and then some: a frame written on any of them would be
+	// handled before its stream's later frame is acknowledged.
+	for range 4 {
+		if err := a.Send(ctxT(t), b.Addr(), testLP(10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := rec.count(dropped.ID); n != 0 {
+		t.Fatalf("the peer's handler took the LP sent with a canceled ctx %d times", n)
+	}
+	if n := rec.total(); n != 5 {
+		t.Fatalf("handler took %d LPs, want the 5 sent with a live ctx", n)
+	}
+}
