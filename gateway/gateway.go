@@ -26,7 +26,11 @@ type sender interface {
 
 // directory tells which live nodes hold a component (node/cluster backs it).
 type directory interface {
+	// holders are the live nodes with fresh reports that hold component.
 	holders(component string) []candidate
+	// heldByLive reports whether any live node holds component, fresh
+	// report or not.
+	heldByLive(component string) bool
 	nodes() int
 }
 
@@ -383,7 +387,10 @@ func (g *Gateway) forget(id lp.ID, c *call) {
 func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) (string, error) {
 	cands := g.dir.holders(p.Entries[0].Target)
 	if len(cands) == 0 {
-		return "", errNoHolder
+		var err error
+		if cands, err = g.awaitFresh(ctx, p.Entries[0].Target, until); len(cands) == 0 {
+			return "", err
+		}
 	}
 	g.mu.Lock()
 	for i := range cands {
@@ -421,6 +428,47 @@ func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) 
 		return "", errors.New("the scheduler picked no holder")
 	}
 	return "", errors.Join(errs...)
+}
+
+// freshWait bounds how long dispatch waits for a holder's report to become
+// fresh again: a node stalled past StaleAfter (a GC pause, a busy host) is
+// back within a report interval or two of waking, and a request can wait
+// that long rather than fail.
+const freshWait = time.Second
+
+// freshPoll is how often that wait looks at the membership again: a report
+// interval (100ms by default) sees a few polls, each a map walk.
+const freshPoll = 25 * time.Millisecond
+
+// awaitFresh is dispatch's answer to a component with no fresh holder. If
+// live nodes hold it (their reports are only stale) it polls for a fresh
+// holder for up to freshWait, within until and ctx; if none does, nobody is
+// coming and it returns errNoHolder at once.
+func (g *Gateway) awaitFresh(ctx context.Context, component string, until time.Time) ([]candidate, error) {
+	if !g.dir.heldByLive(component) {
+		return nil, errNoHolder
+	}
+	end := time.Now().Add(freshWait)
+	if until.Before(end) {
+		end = until
+	}
+	g.log.Debug("holders of the component are stale; waiting for a fresh report", "component", component)
+	tick := time.NewTicker(freshPoll)
+	defer tick.Stop()
+	for time.Now().Before(end) {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+		if cands := g.dir.holders(component); len(cands) > 0 {
+			return cands, nil
+		}
+		if !g.dir.heldByLive(component) {
+			break // its holders left
+		}
+	}
+	return nil, errNoHolder
 }
 
 // sendsPerAttempt is how many silent holders one attempt can try: each send

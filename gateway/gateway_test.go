@@ -30,12 +30,35 @@ type fakeNet struct {
 	sent    []string // "node/attempt" of every acknowledged send
 	refused int
 	silent  string // a node that never answers a send, as a dead one
+	// stale holds live holders whose reports are too old to schedule on;
+	// freshAfter > 0 moves them to byComp on that call of holders.
+	stale      map[string][]candidate
+	freshAfter int
+	lookups    int // calls of holders
 }
 
 func (f *fakeNet) holders(component string) []candidate {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.lookups++; f.lookups == f.freshAfter {
+		for c, hs := range f.stale {
+			f.byComp[c] = append(f.byComp[c], hs...)
+		}
+		f.stale = nil
+	}
 	return slices.Clone(f.byComp[component])
+}
+
+func (f *fakeNet) heldByLive(component string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.byComp[component]) > 0 || len(f.stale[component]) > 0
+}
+
+func (f *fakeNet) holderLookups() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lookups
 }
 
 func (f *fakeNet) nodes() int {
@@ -480,4 +503,52 @@ func newFake(component string, nodes ...string) *fakeNet {
 	}
 	f.handle = answer(f)
 	return f
+}
+
+// A component whose live holders' reports are only stale (a stalled node)
+// is not "held by nobody": the request waits for a report to turn fresh
+// and succeeds.
+func TestStaleHoldersAreAwaited(t *testing.T) {
+	f := &fakeNet{byComp: map[string][]candidate{}, stale: map[string][]candidate{"hello": {holder("n1")}}, freshAfter: 3}
+	f.handle = answer(f)
+	_, url := newTest(t, f, testSettings())
+	code, _, body := get(t, url+"/hello?name=stall")
+	if code != http.StatusOK || body != "Hello, stall!" {
+		t.Fatalf("status %d %q, want 200 once n1's report is fresh", code, body)
+	}
+	if got := f.sends(); !slices.Equal(got, []string{"n1/0"}) {
+		t.Errorf("sends %v, want n1/0: the first attempt waits rather than failing", got)
+	}
+}
+
+// Stale holders that stay stale: 503 once the wait (bounded by the attempt)
+// is over, after polling for them.
+func TestStaleHoldersThatStayStale(t *testing.T) {
+	f := &fakeNet{byComp: map[string][]candidate{}, stale: map[string][]candidate{"hello": {holder("n1")}}}
+	f.handle = answer(f)
+	set := testSettings()
+	set.attempts, set.attemptTimeout = 1, 100*time.Millisecond
+	_, url := newTest(t, f, set)
+	code, _, body := get(t, url+"/hello?name=x")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no live node holds component hello") {
+		t.Fatalf("status %d %q, want 503 no live node holds", code, body)
+	}
+	if n := f.holderLookups(); n < 2 {
+		t.Errorf("holders looked up %d times, want a poll for a fresh one", n)
+	}
+}
+
+// A component no live node holds gets its 503 at once: there is nothing to
+// wait for.
+func TestUnheldComponentFailsAtOnce(t *testing.T) {
+	f := &fakeNet{byComp: map[string][]candidate{"other": {holder("n1")}}}
+	f.handle = answer(f)
+	_, url := newTest(t, f, testSettings())
+	code, _, body := get(t, url+"/hello?name=x")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, "no live node holds component hello") {
+		t.Fatalf("status %d %q, want 503 no live node holds", code, body)
+	}
+	if n := f.holderLookups(); n != 1 {
+		t.Errorf("holders looked up %d times, want 1: no polling when nobody holds it", n)
+	}
 }

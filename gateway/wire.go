@@ -193,6 +193,15 @@ func (m members) holders(component string) []candidate {
 	return out
 }
 
+func (m members) heldByLive(component string) bool {
+	for _, p := range m.c.Members() {
+		if !p.Meta.Gateway && p.Meta.Holds(component) {
+			return true
+		}
+	}
+	return false
+}
+
 func (m members) nodes() int {
 	n := 0
 	for _, p := range m.c.Peers() {
