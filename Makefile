@@ -10,8 +10,8 @@ build:
 	$(GO) build -o $(BIN) ./cmd/tsubame
 
 # The main job: a local cluster (3 nodes, a gateway, the demo components) on embedded defaults.
-demo:
-	$(GO) run ./cmd/tsubame demo
+demo: build
+	./$(BIN) demo
 
 # Every test. Needs only Go; under CI (CI=true) it first installs the wasm toolchains so the
 # committed modules are checked against a rebuild from source.
