@@ -304,12 +304,7 @@ func (g *Gateway) adminCall(w http.ResponseWriter, r *http.Request) {
 	g.stats.requests.Add(1)
 	p, err := g.do(r.Context(), component, kind, input)
 	if err != nil {
-		var de *dispatchError
-		if errors.As(err, &de) {
-			httpError(w, de.status, de.Error()+"\n")
-			return
-		}
-		httpError(w, http.StatusServiceUnavailable, "tsubame: "+err.Error()+"\n")
+		dispatchFailed(w, err)
 		return
 	}
 	g.stats.replies.Add(1)

@@ -200,13 +200,7 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		}
 		p, err := g.do(r.Context(), rt.Component, rt.Kind, input)
 		if err != nil {
-			var de *dispatchError
-			if errors.As(err, &de) {
-				httpError(w, de.status, de.Error()+"\n")
-				return
-			}
-			// The client went away; nobody reads this.
-			httpError(w, http.StatusServiceUnavailable, "tsubame: "+err.Error()+"\n")
+			dispatchFailed(w, err)
 			return
 		}
 		g.stats.replies.Add(1)
@@ -502,4 +496,16 @@ func (g *Gateway) accept(from string, p *lp.Process) error {
 	}
 	c.done <- p // never blocks: the entry was removed under the lock, so this is the only write
 	return nil
+}
+
+// dispatchFailed answers a request whose LP did not come back: a
+// *dispatchError carries its own status; anything else means the client went
+// away, and nobody reads the 503.
+func dispatchFailed(w http.ResponseWriter, err error) {
+	var de *dispatchError
+	if errors.As(err, &de) {
+		httpError(w, de.status, de.Error()+"\n")
+		return
+	}
+	httpError(w, http.StatusServiceUnavailable, "tsubame: "+err.Error()+"\n")
 }
