@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 )
 
 const adminToken = "0123456789abcdef0123456789abcdef"

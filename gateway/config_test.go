@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 func TestLoadExampleConfig(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/quic-go/quic-go/http3"
 
-	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 )
 
 // serveTest starts a gateway core over a fake node answering "hello" behind

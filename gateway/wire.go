@@ -8,12 +8,12 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
-	"github.com/tsubame-rt/tsubame/node/pki"
-	"github.com/tsubame-rt/tsubame/node/sched"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // Options are what a caller hands over in memory instead of files: `tsubame

@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/pki"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 func TestNewChecksIdentity(t *testing.T) {

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 )
 
 // Status is the body of GET /v1/status: this node and its view of every live

@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 )
 
 // Auto-grow (the paper's second item of future work): when every live

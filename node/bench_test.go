@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/sched"
 )
 
 // paddedStep runs the real step (wasm) and then holds the worker until the

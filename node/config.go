@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
-	"github.com/tsubame-rt/tsubame/node/sched"
 )
 
 // Config is a node's configuration, as read from TOML by LoadConfig. Every

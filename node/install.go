@@ -16,9 +16,9 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/adminapi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/store"
-	"github.com/tsubame-rt/tsubame/node/transport"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 

@@ -19,11 +19,11 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
-	"github.com/tsubame-rt/tsubame/node/pki"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 const testToken = "0123456789abcdef0123456789abcdef"

@@ -15,12 +15,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/engine"
-	"github.com/tsubame-rt/tsubame/node/pki"
-	"github.com/tsubame-rt/tsubame/node/transport"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
-	"github.com/tsubame-rt/tsubame/node/sched"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // stepper runs one step of an LP's active entry here: node/engine.

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
-	"github.com/tsubame-rt/tsubame/node/transport"
 )
 
 // These tests drive the runner over an in-memory network with a Go stand-in

@@ -13,11 +13,11 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/cluster"
 	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/node/store"
-	"github.com/tsubame-rt/tsubame/node/transport"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 

@@ -33,8 +33,8 @@ import (
 	"github.com/tsubame-rt/tsubame/components-src/go/formula-logic/render"
 	"github.com/tsubame-rt/tsubame/gateway"
 	"github.com/tsubame-rt/tsubame/gateway/demo"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 func init() {

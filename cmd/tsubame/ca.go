@@ -8,7 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 )
 
 func init() {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tsubame-rt/tsubame/node/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 )
 
 func runCmd(args ...string) (code int, stdout, stderr string) {

@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/gateway"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 const cliToken = "0123456789abcdef0123456789abcdef"

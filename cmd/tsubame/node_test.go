@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 func TestNodeBadConfig(t *testing.T) {

@@ -19,8 +19,8 @@ import (
 
 	"github.com/tsubame-rt/tsubame"
 	"github.com/tsubame-rt/tsubame/gateway"
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 // Config says what to start.

@@ -29,8 +29,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 // ALPN is the application protocol this package speaks. The version is in

@@ -15,8 +15,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 // Application error codes for connections and streams.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/quic-go/quic-go"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/pki"
 )
 
 // recorder is a Handler that keeps what it accepts and answers with refuse
