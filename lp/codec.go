@@ -13,7 +13,8 @@ import (
 	"unsafe"
 )
 
-// Wire format, version 1.
+// Wire format, version 2. Version 1 (read, never written) is the same
+// without TraceContext and without a Step's Start, WaitMicros and Next.
 //
 // An encoded Process is a byte string; the transport frames it, so it carries
 // no overall length. Notation:
@@ -36,6 +37,7 @@ import (
 //	Attempt       u32
 //	Deadline      svarint   Unix nanoseconds, 0 = none
 //	TraceDropped  u32
+//	TraceContext  see below
 //	entry count   uvarint   1 ≤ n ≤ MaxEntries
 //	Active        index     0 (finished) or 1..n
 //	entries       n × Entry, the root first
@@ -57,20 +59,36 @@ import (
 //	Output   bytes     ≤ MaxBytes
 //	ErrMsg   string    ≤ MaxMsg bytes
 //
+// TraceContext:
+//
+//	present  1 byte    0: no trace context, nothing follows; 1: these follow
+//	TraceID  16 bytes  not all zero
+//	SpanID   8 bytes   not all zero
+//	Flags    1 byte
+//	State    string    ≤ MaxTraceState bytes
+//
 // Step:
 //
-//	Node     string    ≤ MaxName bytes
-//	Entry    svarint   must fit in int32
-//	Outcome  1 byte    1 reply, 2 call, 3 fail
-//	Micros   u32
+//	Node        string    ≤ MaxName bytes
+//	Entry       svarint   must fit in int32
+//	Outcome     1 byte    1 reply, 2 call, 3 fail
+//	Micros      u32
+//	Start       svarint   Unix microseconds
+//	WaitMicros  u32
+//	Next        1 byte    0 none … 5 return (Move)
 //
 // The whole encoding is at most MaxTotal bytes, and the decoded Process must
 // pass Validate and have an active chain no deeper than MaxDepth. Any change
 // to this layout bumps WireVersion.
 
-// WireVersion is the version of the binary encoding this package writes and
-// the only one it reads. The format is specified at the top of codec.go.
-const WireVersion = 1
+// WireVersion is the version of the binary encoding this package writes.
+// It reads this version and every earlier one (MinWireVersion on), so that
+// nodes of the previous release still understand each other's LPs. The
+// format is specified at the top of codec.go.
+const WireVersion = 2
+
+// MinWireVersion is the oldest encoding Decode reads.
+const MinWireVersion = 1
 
 const wireMagic = "TSLP"
 
@@ -78,8 +96,9 @@ const wireMagic = "TSLP"
 // varint one byte. A count is checked against them before anything is
 // allocated for it, so a short input cannot make the decoder allocate much.
 const (
-	minEntryWire = 3 + len(Hash{}) + 7
-	minStepWire  = 4
+	minEntryWire  = 3 + len(Hash{}) + 7
+	minStepWireV1 = 4
+	minStepWire   = minStepWireV1 + 3
 )
 
 var (
@@ -121,6 +140,9 @@ func (p *Process) AppendBinary(b []byte) ([]byte, error) {
 		if o := p.Trace[i].Outcome; o < OutcomeReply || o > OutcomeFail {
 			return b, fmt.Errorf("lp: trace step %d has unknown %s", i, o)
 		}
+		if m := p.Trace[i].Next; m > maxMove {
+			return b, fmt.Errorf("lp: trace step %d has unknown %s", i, m)
+		}
 	}
 	return p.appendWire(b), nil
 }
@@ -136,6 +158,15 @@ func (p *Process) appendWire(b []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(p.Attempt))
 	b = binary.AppendVarint(b, p.Deadline)
 	b = binary.AppendUvarint(b, uint64(p.TraceDropped))
+	if tc := &p.TraceContext; tc.IsZero() {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = append(b, tc.TraceID[:]...)
+		b = append(b, tc.SpanID[:]...)
+		b = append(b, tc.Flags)
+		b = appendString(b, tc.State)
+	}
 	b = binary.AppendUvarint(b, uint64(len(p.Entries)))
 	b = binary.AppendUvarint(b, uint64(p.Active+1))
 	for i := range p.Entries {
@@ -159,6 +190,9 @@ func (p *Process) appendWire(b []byte) []byte {
 		b = binary.AppendVarint(b, int64(s.Entry))
 		b = append(b, byte(s.Outcome))
 		b = binary.AppendUvarint(b, uint64(s.Micros))
+		b = binary.AppendVarint(b, s.Start)
+		b = binary.AppendUvarint(b, uint64(s.WaitMicros))
+		b = append(b, byte(s.Next))
 	}
 	return b
 }
@@ -199,14 +233,15 @@ func Decode(b []byte, lim Limits, p *Process) error {
 	if magic := d.fixed("magic", len(wireMagic)); d.err == nil && string(magic) != wireMagic {
 		d.fail("magic", 0, fmt.Errorf("got % x, want %q: not an lp encoding", magic, wireMagic))
 	}
-	if v := d.u8("version"); d.err == nil && v != WireVersion {
-		d.fail("version", len(wireMagic), fmt.Errorf("unsupported wire version %d, this build reads %d", v, WireVersion))
+	if d.version = d.u8("version"); d.err == nil && (d.version < MinWireVersion || d.version > WireVersion) {
+		d.fail("version", len(wireMagic), fmt.Errorf("unsupported wire version %d, this build reads %d to %d", d.version, MinWireVersion, WireVersion))
 	}
 	copy(p.ID[:], d.fixed("ID", len(p.ID)))
 	p.Origin = d.str("Origin", lim.MaxName, "origin bytes")
 	p.Attempt = d.u32("Attempt")
 	p.Deadline = d.varint("Deadline")
 	p.TraceDropped = d.u32("TraceDropped")
+	d.traceContext(&p.TraceContext)
 	countAt := d.off
 	n := d.count("entry count", lim.MaxEntries, "entries", minEntryWire)
 	if d.err == nil && n == 0 {
@@ -233,7 +268,11 @@ func Decode(b []byte, lim Limits, p *Process) error {
 	}
 	d.section = ""
 
-	t := d.count("trace count", lim.MaxTrace, "trace steps", minStepWire)
+	minStep := minStepWire
+	if d.version == 1 {
+		minStep = minStepWireV1
+	}
+	t := d.count("trace count", lim.MaxTrace, "trace steps", minStep)
 	if d.err != nil {
 		return d.err
 	}
@@ -283,6 +322,7 @@ type decoder struct {
 	err     error
 	section string
 	index   int
+	version byte
 }
 
 func (d *decoder) fail(field string, at int, err error) {
@@ -455,6 +495,43 @@ func (d *decoder) step(s *Step, lim Limits) {
 		d.fail("Outcome", at, fmt.Errorf("unknown %s", s.Outcome))
 	}
 	s.Micros = d.u32("Micros")
+	if d.version == 1 {
+		s.Start, s.WaitMicros, s.Next = 0, 0, MoveNone
+		return
+	}
+	s.Start = d.varint("Start")
+	s.WaitMicros = d.u32("WaitMicros")
+	at = d.off
+	if s.Next = Move(d.u8("Next")); s.Next > maxMove {
+		d.fail("Next", at, fmt.Errorf("unknown %s", s.Next))
+	}
+}
+
+func (d *decoder) traceContext(tc *TraceContext) {
+	*tc = TraceContext{}
+	if d.version == 1 {
+		return
+	}
+	at := d.off
+	switch present := d.u8("TraceContext"); {
+	case d.err != nil || present == 0:
+		return
+	case present != 1:
+		d.fail("TraceContext", at, fmt.Errorf("presence byte %d, want 0 or 1", present))
+		return
+	}
+	at = d.off
+	copy(tc.TraceID[:], d.fixed("TraceContext.TraceID", len(tc.TraceID)))
+	if d.err == nil && tc.TraceID == [16]byte{} {
+		d.fail("TraceContext.TraceID", at, errors.New("all zero"))
+	}
+	at = d.off
+	copy(tc.SpanID[:], d.fixed("TraceContext.SpanID", len(tc.SpanID)))
+	if d.err == nil && tc.SpanID == [8]byte{} {
+		d.fail("TraceContext.SpanID", at, errors.New("all zero"))
+	}
+	tc.Flags = d.u8("TraceContext.Flags")
+	tc.State = d.str("TraceContext.State", MaxTraceState, "tracestate bytes")
 }
 
 // WireSize returns the exact length of p's encoding (what MarshalBinary
@@ -465,7 +542,7 @@ func (d *decoder) step(s *Step, lim Limits) {
 func (p *Process) WireSize() int {
 	n := len(wireMagic) + 1 + len(p.ID) + stringSize(p.Origin) +
 		uvarintSize(uint64(p.Attempt)) + uvarintSize(zigzag(p.Deadline)) +
-		uvarintSize(uint64(p.TraceDropped)) + uvarintSize(uint64(len(p.Entries))) +
+		uvarintSize(uint64(p.TraceDropped)) + traceContextSize(&p.TraceContext) + uvarintSize(uint64(len(p.Entries))) +
 		uvarintSize(uint64(p.Active+1)) + uvarintSize(uint64(len(p.Trace)))
 	for i := range p.Entries {
 		e := &p.Entries[i]
@@ -475,9 +552,17 @@ func (p *Process) WireSize() int {
 	}
 	for i := range p.Trace {
 		s := &p.Trace[i]
-		n += stringSize(s.Node) + uvarintSize(zigzag(int64(s.Entry))) + 1 + uvarintSize(uint64(s.Micros))
+		n += stringSize(s.Node) + uvarintSize(zigzag(int64(s.Entry))) + 1 + uvarintSize(uint64(s.Micros)) +
+			uvarintSize(zigzag(s.Start)) + uvarintSize(uint64(s.WaitMicros)) + 1
 	}
 	return n
+}
+
+func traceContextSize(tc *TraceContext) int {
+	if tc.IsZero() {
+		return 1
+	}
+	return 1 + len(tc.TraceID) + len(tc.SpanID) + 1 + stringSize(tc.State)
 }
 
 func appendString[S string | []byte](b []byte, s S) []byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"os"
 	"reflect"
 	"runtime"
 	"strings"
@@ -52,6 +53,10 @@ func shapes(t testing.TB) map[string]*Process {
 
 	s["full"] = fullProcess()
 	s["4KiB"] = bench4KiB()
+	s["4KiB v2"] = bench4KiBV2()
+	untraced := fullProcess()
+	untraced.TraceContext = TraceContext{}
+	s["untraced"] = untraced
 	return s
 }
 
@@ -74,9 +79,13 @@ func fullProcess() *Process {
 			{Parent: 0, Target: "logic", Kind: "render", Input: fill(300, 'x'), State: StateReady},
 		},
 		Trace: []Step{
-			{Node: "node-a", Entry: 0, Outcome: OutcomeCall, Micros: 1<<32 - 1},
-			{Node: "node-b", Entry: -1 << 31, Outcome: OutcomeFail, Micros: 7},
+			{Node: "node-a", Entry: 0, Outcome: OutcomeCall, Micros: 1<<32 - 1, Start: 1_760_000_000_000_000, WaitMicros: 1<<32 - 1, Next: MoveNotHeld},
+			{Node: "node-b", Entry: -1 << 31, Outcome: OutcomeFail, Micros: 7, Start: -1, WaitMicros: 3, Next: MoveReturn},
 			{Node: "node-c", Entry: 1<<31 - 1, Outcome: OutcomeReply},
+		},
+		TraceContext: TraceContext{
+			TraceID: [16]byte{0x4b, 0xf9, 15: 0x36}, SpanID: [8]byte{0x00, 0xf0, 7: 0x67}, Flags: 1,
+			State: "rojo=00f067aa0ba902b7,congo=t61rcWkgMzE",
 		},
 	}
 	return p
@@ -101,6 +110,19 @@ func bench4KiB() *Process {
 	}
 	for i := range 8 {
 		p.Record(Step{Node: "node-2", Entry: int32(i), Outcome: OutcomeCall, Micros: 150}, DefaultLimits.MaxTrace)
+	}
+	return p
+}
+
+// bench4KiBV2 is bench4KiB as a current node makes it: traced, with each
+// step's start, queue wait and move reason.
+func bench4KiBV2() *Process {
+	p := bench4KiB()
+	p.TraceContext = TraceContext{TraceID: [16]byte{1, 15: 2}, SpanID: [8]byte{3, 7: 4}, Flags: 1}
+	for i := range p.Trace {
+		p.Trace[i].Start = 1_760_000_000_000_000 + int64(i)*200
+		p.Trace[i].WaitMicros = 40
+		p.Trace[i].Next = Move(i % int(maxMove+1))
 	}
 	return p
 }
@@ -159,6 +181,10 @@ func TestFixtureCoversEveryField(t *testing.T) {
 			ft := f.Type
 			if ft.Kind() == reflect.Slice && ft.Elem().Kind() == reflect.Struct {
 				fields(path+"."+f.Name, ft.Elem())
+				continue
+			}
+			if ft.Kind() == reflect.Struct {
+				fields(path+"."+f.Name, ft)
 				continue
 			}
 			want = append(want, path+"."+f.Name)
@@ -324,14 +350,64 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 	if b, err := p.AppendBinary([]byte("x")); err == nil || string(b) != "x" {
 		t.Fatalf("encoded a trace step with outcome 0: %v %q", err, b)
 	}
+	p = New("gw", "a", "k", nil)
+	p.Trace = []Step{{Node: "n", Outcome: OutcomeReply, Next: maxMove + 1}}
+	if _, err := p.MarshalBinary(); err == nil {
+		t.Fatal("encoded a trace step with an unknown move")
+	}
+	for _, tc := range []TraceContext{{TraceID: [16]byte{1}}, {SpanID: [8]byte{1}}, {Flags: 1}, {State: "a=b"},
+		{TraceID: [16]byte{1}, SpanID: [8]byte{1}, State: string(fill(MaxTraceState+1, 'x'))}} {
+		p = New("gw", "a", "k", nil)
+		p.TraceContext = tc
+		if _, err := p.MarshalBinary(); err == nil {
+			t.Fatalf("encoded trace context %+v", tc)
+		}
+	}
+}
+
+// Version 1 encodings, written by the previous release's encoder (the files
+// in testdata were made by it from fullProcess and bench4KiB with the
+// fields version 1 lacked left zero), still decode.
+func TestDecodeVersion1(t *testing.T) {
+	for name, want := range map[string]*Process{"v1-full.lp": fullProcess(), "v1-4KiB.lp": bench4KiB()} {
+		b, err := os.ReadFile("testdata/" + name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b[len(wireMagic)] != 1 {
+			t.Fatalf("%s is version %d, want 1", name, b[len(wireMagic)])
+		}
+		want.TraceContext = TraceContext{}
+		for i := range want.Trace {
+			want.Trace[i].Start, want.Trace[i].WaitMicros, want.Trace[i].Next = 0, 0, MoveNone
+		}
+		var p Process
+		if err := Decode(b, Limits{}, &p); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if !equalProcess(&p, want) {
+			t.Fatalf("%s decoded as\n%+v\nwant\n%+v", name, p, *want)
+		}
+		// Re-encoding writes the current version, which decodes the same.
+		var q Process
+		if err := Decode(mustMarshal(t, &p), Limits{}, &q); err != nil || !equalProcess(&p, &q) {
+			t.Fatalf("%s: v1 -> v2 round trip: %v", name, err)
+		}
+		// Every strict prefix of a v1 encoding is refused, without panicking.
+		for n := range len(b) {
+			if err := Decode(b[:n], Limits{}, &q); err == nil {
+				t.Fatalf("%s cut at %d decoded", name, n)
+			}
+		}
+	}
 }
 
 // header returns an encoding of a Process's header up to and including
-// TraceDropped, with an empty Origin.
+// TraceContext, with an empty Origin and no trace context.
 func header() []byte {
 	b := append([]byte(wireMagic), WireVersion)
 	b = append(b, make([]byte, 16)...)
-	return append(b, 0, 0, 0, 0) // Origin "", Attempt, Deadline, TraceDropped
+	return append(b, 0, 0, 0, 0, 0) // Origin "", Attempt, Deadline, TraceDropped, TraceContext
 }
 
 func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
@@ -362,7 +438,13 @@ func TestDecodeMalformed(t *testing.T) {
 		{name: "empty", in: nil, field: "magic", at: 0, is: errTruncated},
 		{name: "bad magic", in: cat([]byte("JSON"), ok[4:]), field: "magic", at: 0, msg: "not an lp encoding"},
 		{name: "version 0", in: cat(ok[:4], []byte{0}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 0"},
-		{name: "version 2", in: cat(ok[:4], []byte{2}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 2"},
+		{name: "version 3", in: cat(ok[:4], []byte{3}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 3, this build reads 1 to 2"},
+		{name: "trace context presence 2", in: cat(header()[:25], []byte{2}), field: "TraceContext", at: 25, msg: "presence byte 2"},
+		{name: "zero trace ID", in: cat(header()[:25], []byte{1}, fill(16, 0), fill(8, 1), []byte{1, 0}), field: "TraceContext.TraceID", at: 26, msg: "all zero"},
+		{name: "zero span ID", in: cat(header()[:25], []byte{1}, fill(16, 1), fill(8, 0), []byte{1, 0}), field: "TraceContext.SpanID", at: 42, msg: "all zero"},
+		{name: "tracestate over limit", in: cat(header()[:25], []byte{1}, fill(16, 1), fill(8, 1), []byte{1}, uv(MaxTraceState+1)),
+			field: "TraceContext.State", at: 51, limit: "tracestate bytes"},
+		{name: "unknown move", in: cat(ok[:len(ok)-1], []byte{byte(maxMove) + 1}), field: "Trace[0].Next", at: len(ok) - 1, msg: "unknown move(6)"},
 		{name: "short id", in: ok[:10], field: "ID", at: 5, is: errTruncated},
 		{name: "huge origin length", in: cat(header()[:originAt], uv(1<<62)), field: "Origin", at: originAt, limit: "origin bytes"},
 		{name: "origin longer than input", in: cat(header()[:originAt], uv(100), []byte("abc")),
@@ -372,22 +454,22 @@ func TestDecodeMalformed(t *testing.T) {
 		{name: "padded varint", in: cat(header()[:originAt], []byte{0x80, 0x00}), field: "Origin", at: originAt, is: errPadded},
 		{name: "varint overflow", in: cat(header()[:originAt], fill(11, 0xff)), field: "Origin", at: originAt, is: errOverflow},
 		{name: "attempt over 32 bits", in: cat(header()[:originAt+1], uv(1<<32)), field: "Attempt", at: originAt + 1, msg: "32 bits"},
-		{name: "huge entry count", in: cat(header(), uv(1<<60)), field: "entry count", at: 25, limit: "entries"},
-		{name: "entry count beyond input", in: cat(header(), uv(1000), fill(100, 0)), field: "entry count", at: 25, is: errTruncated},
-		{name: "no entries", in: cat(header(), uv(0), uv(0), uv(0)), field: "entry count", at: 25, msg: "at least one entry"},
-		{name: "active out of range", in: valid(func(p *Process) { p.Active = 2 }), field: "Active", at: 28, msg: "active entry 2 out of range"},
+		{name: "huge entry count", in: cat(header(), uv(1<<60)), field: "entry count", at: 26, limit: "entries"},
+		{name: "entry count beyond input", in: cat(header(), uv(1000), fill(100, 0)), field: "entry count", at: 26, is: errTruncated},
+		{name: "no entries", in: cat(header(), uv(0), uv(0), uv(0)), field: "entry count", at: 26, msg: "at least one entry"},
+		{name: "active out of range", in: valid(func(p *Process) { p.Active = 2 }), field: "Active", at: 29, msg: "active entry 2 out of range"},
 		{name: "bad state 0", in: valid(func(p *Process) { p.Entries[1].State = 0 }), field: "Entries[1].State", at: -1, msg: "unknown state(0)"},
-		{name: "bad state 5", in: valid(func(p *Process) { p.Entries[0].State = 5 }), field: "Entries[0].State", at: 30, msg: "unknown state(5)"},
-		{name: "root with parent", in: valid(func(p *Process) { p.Entries[0].Parent = 0 }), field: "Entries[0].Parent", at: 29, msg: "root entry has parent 0"},
+		{name: "bad state 5", in: valid(func(p *Process) { p.Entries[0].State = 5 }), field: "Entries[0].State", at: 31, msg: "unknown state(5)"},
+		{name: "root with parent", in: valid(func(p *Process) { p.Entries[0].Parent = 0 }), field: "Entries[0].Parent", at: 30, msg: "root entry has parent 0"},
 		{name: "parent forward", in: valid(func(p *Process) { p.Entries[1].Parent = 1 }), field: "Entries[1].Parent", at: -1, msg: "parent 1 out of range [0,1)"},
 		{name: "parent none", in: valid(func(p *Process) { p.Entries[1].Parent = NoEntry }), field: "Entries[1].Parent", at: -1, msg: "parent -1 out of range"},
-		{name: "two active", in: valid(func(p *Process) { p.Entries[0].State = StateReady }), field: "Entries", at: 29, msg: "want waiting"},
+		{name: "two active", in: valid(func(p *Process) { p.Entries[0].State = StateReady }), field: "Entries", at: 30, msg: "want waiting"},
 		{name: "two ready", in: valid(func(p *Process) {
 			p.Entries = append(p.Entries, Entry{Parent: 0, Target: "c", Kind: "k", State: StateReady})
-		}), field: "Entries", at: 29, msg: "not on the active chain"},
-		{name: "empty target", in: valid(func(p *Process) { p.Entries[1].Target = "" }), field: "Entries", msg: "empty target", at: 29},
+		}), field: "Entries", at: 30, msg: "not on the active chain"},
+		{name: "empty target", in: valid(func(p *Process) { p.Entries[1].Target = "" }), field: "Entries", msg: "empty target", at: 30},
 		{name: "failed code 0", in: valid(func(p *Process) { p.Entries[1].State = StateFailed; p.Active = 0; p.Entries[0].State = StateReady }),
-			field: "Entries", at: 29, msg: "failed with code 0"},
+			field: "Entries", at: 30, msg: "failed with code 0"},
 		{name: "target over limit", in: valid(func(p *Process) { p.Entries[1].Target = "abcdef" }), lim: Limits{MaxName: 5},
 			field: "Entries[1].Target", at: -1, limit: "target bytes"},
 		{name: "kind over limit", in: valid(func(p *Process) { p.Entries[0].Kind = "abcdef" }), lim: Limits{MaxName: 5},
@@ -402,21 +484,21 @@ func TestDecodeMalformed(t *testing.T) {
 			field: "Entries[1].ErrMsg", at: -1, limit: "error message bytes"},
 		{name: "err code over 32 bits", in: bytes.Replace(valid(func(p *Process) { p.Entries[1].ErrCode = 0x7f }), []byte{0x7f}, cat([]byte{0xff}, uv(1<<28)), 1),
 			field: "Entries[1].ErrCode", at: -1, msg: "32 bits"},
-		{name: "too many entries", in: valid(func(*Process) {}), lim: Limits{MaxEntries: 1}, field: "entry count", at: 27, limit: "entries"},
+		{name: "too many entries", in: valid(func(*Process) {}), lim: Limits{MaxEntries: 1}, field: "entry count", at: 28, limit: "entries"},
 		{name: "zero limits are the defaults", in: valid(func(*Process) {}), lim: Limits{MaxDepth: 0}, at: -1},
 		{name: "depth over limit", in: func() []byte {
 			p := New("gw", "a", "k", nil)
 			mustCall(t, p, "b", "k", nil, nil)
 			mustCall(t, p, "c", "k", nil, nil)
 			return p.appendWire(nil)
-		}(), lim: Limits{MaxDepth: 1}, field: "Active", at: 28, limit: "call depth"},
+		}(), lim: Limits{MaxDepth: 1}, field: "Active", at: 29, limit: "call depth"},
 		{name: "too many steps", in: valid(func(p *Process) { p.Record(Step{Node: "n", Outcome: OutcomeReply}, 8) }), lim: Limits{MaxTrace: 1},
 			field: "trace count", at: -1, limit: "trace steps"},
 		{name: "node over limit", in: valid(func(p *Process) { p.Trace[0].Node = "abcdef" }), lim: Limits{MaxName: 5},
 			field: "Trace[0].Node", at: -1, limit: "node name bytes"},
-		{name: "bad outcome 0", in: valid(func(p *Process) { p.Trace[0].Outcome = 0 }), field: "Trace[0].Outcome", at: len(ok) - 2, msg: "unknown outcome(0)"},
-		{name: "bad outcome 4", in: valid(func(p *Process) { p.Trace[0].Outcome = 4 }), field: "Trace[0].Outcome", at: len(ok) - 2, msg: "unknown outcome(4)"},
-		{name: "step entry over 32 bits", in: cat(ok[:len(ok)-3], uv(zigzag(1<<40)), ok[len(ok)-2:]), field: "Trace[0].Entry", at: len(ok) - 3, msg: "32 bits"},
+		{name: "bad outcome 0", in: valid(func(p *Process) { p.Trace[0].Outcome = 0 }), field: "Trace[0].Outcome", at: len(ok) - 5, msg: "unknown outcome(0)"},
+		{name: "bad outcome 4", in: valid(func(p *Process) { p.Trace[0].Outcome = 4 }), field: "Trace[0].Outcome", at: len(ok) - 5, msg: "unknown outcome(4)"},
+		{name: "step entry over 32 bits", in: cat(ok[:len(ok)-6], uv(zigzag(1<<40)), ok[len(ok)-5:]), field: "Trace[0].Entry", at: len(ok) - 6, msg: "32 bits"},
 		{name: "trailing bytes", in: cat(ok, []byte{0}), field: "end", at: len(ok), msg: "1 trailing bytes"},
 		{name: "over MaxTotal", in: ok, lim: Limits{MaxTotal: len(ok) - 1}, field: "process", at: 0, limit: "encoded bytes"},
 	}
@@ -488,9 +570,10 @@ func TestDecodeHugeCountsDoNotAllocate(t *testing.T) {
 	lim := Limits{MaxEntries: 1 << 30, MaxTrace: 1 << 30, MaxName: 1 << 30}
 	noTrace := New("gw", "a", "k", nil).appendWire(nil)
 	inputs := [][]byte{
-		cat(header(), uv(1<<29)),                 // entry count
-		cat(header()[:21], uv(1<<29)),            // Origin length
-		cat(noTrace[:len(noTrace)-1], uv(1<<29)), // trace count
+		cat(header(), uv(1<<29)),                              // entry count
+		cat(header()[:21], uv(1<<29)),                         // Origin length
+		cat(header()[:25], []byte{1}, fill(25, 1), uv(1<<29)), // tracestate length
+		cat(noTrace[:len(noTrace)-1], uv(1<<29)),              // trace count
 	}
 	for i, in := range inputs {
 		var p Process

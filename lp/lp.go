@@ -117,15 +117,107 @@ func (o Outcome) String() string {
 	return fmt.Sprintf("outcome(%d)", uint8(o))
 }
 
-// Step is one line of a Process's trace: which node ran which entry, and
-// what happened. The trace is how tests and `tsubame exec -v` see where an LP
-// went.
+// Move says why an LP left the node that ran a step.
+type Move uint8
+
+// Reasons for a move. ONLY APPEND: the values are on the wire.
+const (
+	// MoveNone: the LP did not leave after the step (the next step ran on
+	// the same node), or has not left yet.
+	MoveNone Move = 0
+	// MoveNotHeld: the next step's component is not held by this node.
+	MoveNotHeld Move = 1
+	// MoveOverloaded: this node's load was markedly above its peers'.
+	MoveOverloaded Move = 2
+	// MovePushed: the LP waited in an overloaded node's queue and was pushed
+	// out to a less loaded holder.
+	MovePushed Move = 3
+	// MoveDrain: the node was shutting down and handed its LPs off.
+	MoveDrain Move = 4
+	// MoveReturn: the root entry finished and the LP went back to its origin.
+	MoveReturn Move = 5
+
+	maxMove = MoveReturn
+)
+
+func (m Move) String() string {
+	switch m {
+	case MoveNone:
+		return "none"
+	case MoveNotHeld:
+		return "not-held"
+	case MoveOverloaded:
+		return "overloaded"
+	case MovePushed:
+		return "pushed"
+	case MoveDrain:
+		return "drain"
+	case MoveReturn:
+		return "return"
+	}
+	return fmt.Sprintf("move(%d)", uint8(m))
+}
+
+// Step is one line of a Process's trace: which node ran which entry, what
+// happened, and why the LP moved on. The trace is how tests, `tsubame exec
+// -v` and `tsubame trace` see where an LP went: it travels with the LP, so
+// the origin holds the whole journey when the LP comes back.
 type Step struct {
 	Node    string
 	Entry   int32
 	Outcome Outcome
 	// Micros is how long the step ran, in microseconds.
 	Micros uint32
+	// Start is when the step began, in Unix microseconds (node clocks).
+	Start int64
+	// WaitMicros is how long the LP waited in the node's run queue before
+	// the step, in microseconds.
+	WaitMicros uint32
+	// Next says why the LP left the node after this step (MoveNone if it
+	// stayed). The node that migrates the LP sets it on the last step.
+	Next Move
+}
+
+// TraceContext is the W3C trace context (a traceparent's trace ID, parent
+// span ID and flags, and the tracestate) that an LP carries so that the
+// spans every node records for it join one trace. The zero value means the
+// LP is not part of a trace.
+type TraceContext struct {
+	TraceID [16]byte
+	// SpanID is the span the next step's span is a child of: the origin's
+	// request span.
+	SpanID [8]byte
+	// Flags are the W3C trace-flags; bit 0 is "sampled".
+	Flags byte
+	// State is the W3C tracestate header value, at most MaxTraceState bytes.
+	State string
+}
+
+// MaxTraceState is the longest tracestate an LP carries: W3C Trace Context
+// lets a vendor drop tracestate beyond 512 bytes.
+const MaxTraceState = 512
+
+// IsZero reports whether tc is unset.
+func (tc *TraceContext) IsZero() bool {
+	return tc.TraceID == [16]byte{} && tc.SpanID == [8]byte{} && tc.Flags == 0 && tc.State == ""
+}
+
+// Sampled reports whether the trace's sampled flag is set.
+func (tc *TraceContext) Sampled() bool { return tc.Flags&1 == 1 }
+
+// valid reports whether a set trace context has the non-zero IDs W3C
+// requires.
+func (tc *TraceContext) valid() error {
+	if tc.IsZero() {
+		return nil
+	}
+	if tc.TraceID == [16]byte{} || tc.SpanID == [8]byte{} {
+		return errors.New("lp: trace context has a zero trace or span ID")
+	}
+	if len(tc.State) > MaxTraceState {
+		return &LimitError{What: "tracestate bytes", Got: len(tc.State), Limit: MaxTraceState}
+	}
+	return nil
 }
 
 // Process is a lightweight process: one request and everything it needs.
@@ -148,6 +240,9 @@ type Process struct {
 	// Limits.MaxTrace of them; TraceDropped counts the ones dropped.
 	Trace        []Step
 	TraceDropped uint32
+	// TraceContext joins the spans of every step into one distributed
+	// trace; zero when the LP is not traced.
+	TraceContext TraceContext
 }
 
 // New returns a Process whose root entry asks target for kind with input.
@@ -356,9 +451,12 @@ func (l Limits) orDefault() Limits {
 
 // Validate checks the structural invariants a decoded Process must hold:
 // entries exist, parents come before children, exactly the active entry's
-// chain is unfinished (the active entry Ready, its ancestors Waiting), and
-// every other entry is finished.
+// chain is unfinished (the active entry Ready, its ancestors Waiting), every
+// other entry is finished, and a set trace context has non-zero IDs.
 func (p *Process) Validate() error {
+	if err := p.TraceContext.valid(); err != nil {
+		return err
+	}
 	n := int32(len(p.Entries))
 	if n == 0 {
 		return errors.New("lp: process has no entries")
