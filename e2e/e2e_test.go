@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,13 @@ var addrLine = regexp.MustCompile(`^tsubame (node|gateway) `)
 // for its address line, and kills the group when the test ends.
 func start(t *testing.T, bin, dir, name, kind, config string) *proc {
 	t.Helper()
+	return startWrapped(t, nil, bin, dir, name, kind, config)
+}
+
+// startWrapped is start with the command run through wrap (e.g. `ip netns
+// exec NS`, which execs it in place, so the process group is still its own).
+func startWrapped(t *testing.T, wrap []string, bin, dir, name, kind, config string) *proc {
+	t.Helper()
 	cfg := filepath.Join(dir, name+".toml")
 	if err := os.WriteFile(cfg, []byte(config), 0o600); err != nil {
 		t.Fatal(err)
@@ -71,7 +79,8 @@ func start(t *testing.T, bin, dir, name, kind, config string) *proc {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.cmd = exec.Command(bin, kind, "--config", cfg)
+	argv := append(slices.Clone(wrap), bin, kind, "--config", cfg)
+	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Stderr = logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdout, err := p.cmd.StdoutPipe()

@@ -90,9 +90,16 @@ type Config struct {
 	// unconfirmed). GossipInterval (default 50ms) paces membership gossip.
 	ProbeInterval, ProbeTimeout, GossipInterval time.Duration
 	SuspicionMult                               int
-	// RejoinRetry is how often a member that reached none of its seeds tries
-	// again (default 1s); it runs alone until one answers.
+	// RejoinRetry is how often this member tries to join the configured
+	// seeds that are not live members, and the last addresses of members that
+	// failed or left (default 1s). memberlist never probes a dead member
+	// again, so without this a restarted seed-less member, or the two sides
+	// of a healed partition, would stay apart for good.
 	RejoinRetry time.Duration
+	// ReconnectFor is how long the address of a member that failed or left
+	// keeps being retried (default 24h, as Serf's reconnect_timeout); at
+	// most maxReconnect such addresses are kept, the oldest dropped first.
+	ReconnectFor time.Duration
 	// SecretKey, if set (16, 24 or 32 bytes), encrypts and authenticates all
 	// gossip with AES-GCM; members without it cannot join or inject reports.
 	SecretKey []byte
@@ -108,7 +115,11 @@ const (
 	DefaultGossipInterval = 50 * time.Millisecond
 	DefaultSuspicionMult  = 4
 	DefaultRejoinRetry    = time.Second
+	DefaultReconnectFor   = 24 * time.Hour
 )
+
+// maxReconnect bounds the failed members whose addresses are retried.
+const maxReconnect = 256
 
 // maxInlineReport is the largest report sent with its component list over
 // UDP: below a LAN MTU after memberlist's framing. A larger list travels over
@@ -131,6 +142,7 @@ func (c Config) withDefaults() Config {
 	def(&c.ProbeTimeout, DefaultProbeTimeout)
 	def(&c.GossipInterval, DefaultGossipInterval)
 	def(&c.RejoinRetry, DefaultRejoinRetry)
+	def(&c.ReconnectFor, DefaultReconnectFor)
 	if c.SuspicionMult <= 0 {
 		c.SuspicionMult = DefaultSuspicionMult
 	}
@@ -150,6 +162,7 @@ type Cluster struct {
 
 	mu      sync.RWMutex
 	members map[string]*member // alive members other than self, by name
+	gone    map[string]gone    // failed or left members, by name: retried
 
 	stop     chan struct{}
 	done     sync.WaitGroup
@@ -157,6 +170,12 @@ type Cluster struct {
 	left     bool
 	needFull chan string   // members that just joined and need our component list
 	nudge    chan struct{} // Announce: report now rather than at the next tick
+}
+
+// gone is a member that failed or left: where it was, and since when.
+type gone struct {
+	addr  string
+	since time.Time
 }
 
 // member is what we know of one other member.
@@ -180,7 +199,9 @@ type member struct {
 // Join starts this member's gossip listener, joins the cluster through
 // c.Seeds and starts sending load reports; local is sampled for each one.
 // If no seed answers, Join still succeeds: the member runs alone and keeps
-// retrying every RejoinRetry, so members can start in any order.
+// retrying every RejoinRetry, so members can start in any order. For as long
+// as it runs it also retries seeds that are not live members and members it
+// saw fail or leave, so restarts and healed partitions merge again.
 func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 	c = c.withDefaults()
 	if c.Name == "" {
@@ -196,6 +217,7 @@ func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 		log:      c.Logger,
 		epoch:    uint64(time.Now().UnixNano()),
 		members:  map[string]*member{},
+		gone:     map[string]gone{},
 		stop:     make(chan struct{}),
 		needFull: make(chan string, 64),
 		nudge:    make(chan struct{}, 1),
@@ -209,7 +231,10 @@ func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 	mc.GossipInterval = c.GossipInterval
 	mc.SuspicionMult = c.SuspicionMult
 	mc.TCPTimeout = time.Second
-	mc.PushPullInterval = 5 * time.Second
+	// A member restarted faster than failure detection is still "alive" to
+	// the others and knows none of them: only a push-pull merges it back,
+	// so it runs every 2s rather than memberlist's 30s.
+	mc.PushPullInterval = 2 * time.Second
 	mc.GossipToTheDeadTime = 5 * time.Second
 	// A restarted member may come back under its name on a new address.
 	mc.DeadNodeReclaimTime = 2 * time.Second
@@ -225,11 +250,10 @@ func Join(ctx context.Context, c Config, local func() Meta) (*Cluster, error) {
 	if len(c.Seeds) > 0 {
 		if _, err := ml.Join(c.Seeds); err != nil {
 			cl.log.Warn("no seed answered; running alone and retrying", "seeds", c.Seeds, "err", err)
-			cl.done.Add(1)
-			go cl.rejoin()
 		}
 	}
-	cl.done.Add(2)
+	cl.done.Add(3)
+	go cl.rejoin()
 	go cl.reportLoop()
 	go cl.fullLoop()
 	return cl, nil
@@ -387,21 +411,78 @@ func (c *Cluster) stopGossip(leave func() error) error {
 	return err
 }
 
+// rejoin joins, every RejoinRetry, the seeds and failed members that are not
+// live members now: Serf's reconnect, which memberlist leaves to its user.
+// Joining a live cluster is a push-pull of state; the side that finds itself
+// declared dead refutes it with a higher incarnation, and both views merge.
 func (c *Cluster) rejoin() {
 	defer c.done.Done()
 	t := time.NewTicker(c.cfg.RejoinRetry)
 	defer t.Stop()
+	failing := map[string]bool{} // addresses whose last join failed: logged once
 	for {
 		select {
 		case <-c.stop:
 			return
 		case <-t.C:
 		}
-		if _, err := c.ml.Join(c.cfg.Seeds); err == nil {
-			c.log.Info("joined through seeds", "seeds", c.cfg.Seeds)
-			return
+		for _, addr := range c.rejoinTargets(time.Now()) {
+			select {
+			case <-c.stop:
+				return
+			default:
+			}
+			n, err := c.ml.Join([]string{addr})
+			switch {
+			case err == nil && n > 0:
+				if failing[addr] {
+					c.log.Info("rejoined", "through", addr)
+				}
+				delete(failing, addr)
+			case !failing[addr]:
+				c.log.Debug("rejoin failed; retrying", "through", addr, "err", err)
+				failing[addr] = true
+			}
 		}
 	}
+}
+
+// rejoinTargets returns the seeds and failed members' addresses at which no
+// live member (nor this one) is.
+func (c *Cluster) rejoinTargets(now time.Time) []string {
+	live := map[string]bool{c.Addr(): true}
+	var out []string
+	c.mu.Lock()
+	for _, m := range c.members {
+		live[m.node.Address()] = true
+	}
+	for name, g := range c.gone {
+		if now.Sub(g.since) > c.cfg.ReconnectFor {
+			delete(c.gone, name)
+			continue
+		}
+		if !live[g.addr] {
+			out = append(out, g.addr)
+		}
+	}
+	c.mu.Unlock()
+	for _, s := range c.cfg.Seeds {
+		if !live[s] && !live[resolve(s)] && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// resolve returns a seed with its host resolved to an IP, as memberlist
+// reports member addresses, or the seed itself when that fails.
+func resolve(seed string) string {
+	a, err := net.ResolveUDPAddr("udp", seed)
+	if err != nil {
+		return seed
+	}
+	return a.String()
 }
 
 // reportLoop sends this member's report to every other member each
@@ -599,6 +680,7 @@ func (e *events) upsert(n *memberlist.Node, join bool) {
 		e.members[n.Name] = m
 	}
 	m.meta, m.node = meta, &node
+	delete(e.gone, n.Name)
 	e.mu.Unlock()
 	if join || !ok {
 		e.log.Info("member joined", "peer", n.Name, "gossip", n.Address(), "quic", meta.QUIC, "gateway", meta.Gateway)
@@ -615,6 +697,16 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 	}
 	e.mu.Lock()
 	delete(e.members, n.Name)
+	e.gone[n.Name] = gone{addr: n.Address(), since: time.Now()}
+	if len(e.gone) > maxReconnect {
+		oldest := n.Name
+		for name, g := range e.gone {
+			if g.since.Before(e.gone[oldest].since) {
+				oldest = name
+			}
+		}
+		delete(e.gone, oldest)
+	}
 	e.mu.Unlock()
 	if n.State == memberlist.StateLeft {
 		e.log.Info("member left", "peer", n.Name)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -230,4 +231,72 @@ func FuzzDecodeReport(f *testing.F) {
 		_, _ = decodeReport(b)
 		_, _ = decodeMeta(b)
 	})
+}
+
+// A member restarted under its name and address with no seeds of its own is
+// back in every view, whether it crashed or left and whether the others
+// noticed before it came back: the bootstrap member everyone lists (found
+// again through their seeds), and a member nobody lists (found again because
+// the others retry members they saw fail or leave, as after a partition).
+func TestRestartedSeedlessMemberRejoins(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		who         int // 0: a, the seed of b and c; 2: c, a seed of none
+		stop        func(*Cluster) error
+		waitNoticed bool
+	}{
+		{"seed/leave", 0, func(c *Cluster) error { return c.Leave(context.Background()) }, true},
+		{"seed/crash", 0, (*Cluster).Close, true},
+		{"seed/crash-restart-before-detection", 0, (*Cluster).Close, false},
+		{"unlisted/leave", 2, func(c *Cluster) error { return c.Leave(context.Background()) }, true},
+		{"unlisted/crash", 2, (*Cluster).Close, true},
+		{"unlisted/crash-restart-before-detection", 2, (*Cluster).Close, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, _ := join(t, "a", nil, Meta{QUIC: "q-a"})
+			b, _ := join(t, "b", []string{a.Addr()}, Meta{QUIC: "q-b"})
+			c, _ := join(t, "c", []string{a.Addr()}, Meta{QUIC: "q-c"})
+			ms := []*Cluster{a, b, c}
+			all := func() bool {
+				for _, x := range ms {
+					if len(x.Peers()) != len(ms)-1 {
+						return false
+					}
+				}
+				return true
+			}
+			testutil.WaitFor(t, "three members to see each other", all)
+			old := ms[tc.who]
+			name, addr := old.Name(), old.Addr()
+			if err := tc.stop(old); err != nil {
+				t.Fatal(err)
+			}
+			others := slices.Delete(slices.Clone(ms), tc.who, tc.who+1)
+			if tc.waitNoticed {
+				testutil.WaitFor(t, "the others to drop "+name, func() bool {
+					for _, x := range others {
+						if _, ok := x.Peer(name); ok {
+							return false
+						}
+					}
+					return true
+				})
+			}
+			lm := &localMeta{m: Meta{QUIC: "q-new"}}
+			restarted, err := Join(context.Background(), Config{Name: name, Bind: addr, Logger: quiet}, lm.get)
+			if err != nil {
+				t.Skipf("could not rebind %s: %v", addr, err)
+			}
+			t.Cleanup(func() { _ = restarted.Close() })
+			ms[tc.who] = restarted
+			testutil.WaitFor(t, "the restarted "+name+" to be back in every view", func() bool {
+				for _, x := range others {
+					if p, ok := x.Peer(name); !ok || p.Meta.QUIC != "q-new" {
+						return false
+					}
+				}
+				return all()
+			})
+		})
+	}
 }
