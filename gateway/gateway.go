@@ -52,6 +52,7 @@ type settings struct {
 	maxInFlight    int
 	maxBody        int64
 	readTimeout    time.Duration
+	writeTimeout   time.Duration // from the end of the request body
 	exposeTrace    bool
 	limits         lp.Limits
 }
@@ -166,23 +167,28 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 			g.tooLarge(w)
 			return
 		}
-		var body []byte
-		if rt.needBody {
-			if r.ProtoMajor == 3 && g.set.readTimeout > 0 {
-				// http3 has no server-wide ReadTimeout; bound a slow body here.
-				_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.set.readTimeout))
-			}
-			var err error
-			body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, g.set.maxBody))
-			if err != nil {
-				if errors.As(err, new(*http.MaxBytesError)) {
-					g.tooLarge(w)
-					return
-				}
-				httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: reading the request body: %v\n", err))
+		// The whole request is read before its LP starts, even a body the
+		// route ignores: an LP runs only on complete input, and a client
+		// still sending when its answer comes would lose it to the reset.
+		if r.ProtoMajor == 3 && g.set.readTimeout > 0 {
+			// http3 has no server-wide ReadTimeout; bound a slow body here.
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.set.readTimeout))
+		}
+		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.set.maxBody))
+		if err != nil {
+			if errors.As(err, new(*http.MaxBytesError)) {
+				g.tooLarge(w)
 				return
 			}
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: reading the request body: %v\n", err))
+			return
 		}
+		if !rt.needBody {
+			body = nil
+		}
+		// write_timeout counts from here: time the client spent sending must
+		// not cost it the answer of an LP that ran.
+		g.writeBy(w, time.Now())
 		input := rt.input(r, body)
 		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max {
 			g.tooLarge(w)
@@ -205,6 +211,15 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		}
 		g.stats.replies.Add(1)
 		g.writeReply(w, rt, p)
+	}
+}
+
+// writeBy sets the response's write deadline write_timeout after from.
+// Servers have no WriteTimeout of their own (net/http's counts from the end
+// of the headers, so a slow body ate into it): this is the only one.
+func (g *Gateway) writeBy(w http.ResponseWriter, from time.Time) {
+	if g.set.writeTimeout > 0 {
+		_ = http.NewResponseController(w).SetWriteDeadline(from.Add(g.set.writeTimeout))
 	}
 }
 

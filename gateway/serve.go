@@ -34,7 +34,9 @@ type servers struct {
 const portTries = 16
 
 // listenHTTP opens the listeners and starts serving h. cert is the
-// client-facing certificate (nil: plain HTTP/1.1 only).
+// client-facing certificate (nil: plain HTTP/1.1 only). Each response must
+// be written within writeTimeout of the start of its handler (h may extend
+// that, as routes do once the request body is in).
 func listenHTTP(c HTTPConfig, cert *tls.Config, writeTimeout time.Duration, h http.Handler, log *slog.Logger) (*servers, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -67,23 +69,32 @@ func listenHTTP(c HTTPConfig, cert *tls.Config, writeTimeout time.Duration, h ht
 		}
 	}
 
-	handler := h
+	var alt string
 	if withH3 {
 		// Alt-Svc tells clients HTTP/3 is at the same port over UDP.
-		alt := `h3=":` + strconv.Itoa(s.ln.Addr().(*net.TCPAddr).Port) + `"; ma=86400`
-		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.ProtoMajor < 3 {
-				w.Header().Set("Alt-Svc", alt)
-			}
-			h.ServeHTTP(w, r)
-		})
+		alt = `h3=":` + strconv.Itoa(s.ln.Addr().(*net.TCPAddr).Port) + `"; ma=86400`
 	}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Every response must be written within writeTimeout; a route
+		// restarts the count once the request body is in. The servers
+		// have no WriteTimeout of their own, as net/http's counts from the
+		// end of the headers and HTTP/2's resets the stream. An HTTP/2
+		// write deadline resets its stream when it passes, even while the
+		// body is still being read, so a request with a body gets one only
+		// once the body is in (routes set it).
+		if writeTimeout > 0 && (r.ProtoMajor != 2 || r.ContentLength == 0) {
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add(writeTimeout))
+		}
+		if alt != "" && r.ProtoMajor < 3 {
+			w.Header().Set("Alt-Svc", alt)
+		}
+		h.ServeHTTP(w, r)
+	})
 	s.tcp = &http.Server{
 		Handler:           handler,
 		MaxHeaderBytes:    c.MaxHeaderBytes,
 		ReadHeaderTimeout: c.ReadHeaderTimeout,
 		ReadTimeout:       c.ReadTimeout,
-		WriteTimeout:      writeTimeout,
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}

@@ -107,11 +107,7 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	g.dir = members{cl}
 	g.cl, g.tr = cl, tr
 
-	writeTimeout := c.HTTP.WriteTimeout
-	if writeTimeout == 0 {
-		writeTimeout = time.Duration(c.Dispatch.Attempts)*c.Dispatch.AttemptTimeout + 10*time.Second
-	}
-	if g.srv, err = listenHTTP(c.HTTP, httpCert, writeTimeout, g.Handler(), log); err != nil {
+	if g.srv, err = listenHTTP(c.HTTP, httpCert, g.set.writeTimeout, g.Handler(), log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if c.Admin.TokenFile != "" {
@@ -135,6 +131,14 @@ func transportConfig(c Config, clusterTLS *tls.Config, h transport.Handler, log 
 	}
 }
 
+// writeTimeout is http.write_timeout, or the dispatch budget plus 10s.
+func (c Config) writeTimeout() time.Duration {
+	if c.HTTP.WriteTimeout > 0 {
+		return c.HTTP.WriteTimeout
+	}
+	return time.Duration(c.Dispatch.Attempts)*c.Dispatch.AttemptTimeout + 10*time.Second
+}
+
 // settingsOf takes the running knobs out of a validated Config.
 func settingsOf(c Config) settings {
 	return settings{
@@ -143,6 +147,7 @@ func settingsOf(c Config) settings {
 		maxInFlight:    c.Dispatch.MaxInFlight,
 		maxBody:        c.HTTP.MaxBodyBytes,
 		readTimeout:    c.HTTP.ReadTimeout,
+		writeTimeout:   c.writeTimeout(),
 		exposeTrace:    c.HTTP.ExposeTrace,
 		limits:         c.lpLimits(),
 	}
