@@ -189,7 +189,11 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		// write_timeout counts from here: time the client spent sending must
 		// not cost it the answer of an LP that ran.
 		g.writeBy(w, time.Now())
-		input := rt.input(r, body)
+		input, err := rt.input(r, body)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: %v\n", err))
+			return
+		}
 		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max {
 			g.tooLarge(w)
 			return

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/textproto"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -138,21 +139,26 @@ func compileRoute(i int, r Route) (*route, error) {
 }
 
 // input builds the root entry's input from the request; body is the request
-// body already read (nil unless the mode needs it).
-func (rt *route) input(r *http.Request, body []byte) []byte {
+// body already read (nil unless the mode needs it). A query parameter mode
+// fails on a query string with a bad escape rather than read it as empty.
+func (rt *route) input(r *http.Request, body []byte) ([]byte, error) {
 	switch rt.in {
 	case inBody:
-		return body
+		return body, nil
 	case inQuery:
-		return []byte(r.URL.RawQuery)
+		return []byte(r.URL.RawQuery), nil
 	case inQueryP:
-		return []byte(r.URL.Query().Get(rt.name))
+		q, err := url.ParseQuery(r.URL.RawQuery)
+		if err != nil {
+			return nil, fmt.Errorf("bad query string: %w", err)
+		}
+		return []byte(q.Get(rt.name)), nil
 	case inPathP:
-		return []byte(r.PathValue(rt.name))
+		return []byte(r.PathValue(rt.name)), nil
 	case inRequest:
-		return requestEnvelope(r, rt.Headers, body)
+		return requestEnvelope(r, rt.Headers, body), nil
 	}
-	return nil
+	return nil, nil
 }
 
 // requestEnvelope encodes a request for input mode "request": the request

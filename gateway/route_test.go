@@ -45,7 +45,7 @@ func TestInputModes(t *testing.T) {
 			if rt.needBody {
 				body = []byte(tc.body)
 			}
-			got = rt.input(r, body)
+			got, _ = rt.input(r, body)
 		})
 		req := httptest.NewRequest(tc.method, "http://example.test"+tc.target, strings.NewReader(tc.body))
 		for k, v := range tc.header {

@@ -98,13 +98,17 @@ func listenHTTP(c HTTPConfig, cert *tls.Config, writeTimeout time.Duration, h ht
 		IdleTimeout:       c.IdleTimeout,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelDebug),
 	}
+	if !s.tls {
+		s.tcp.ConnContext = framingContext
+		s.tcp.Handler = closeAmbiguousFraming(handler)
+	}
 	s.serve(func() error {
 		if s.tls {
 			s.tcp.TLSConfig = cert.Clone()
 			s.tcp.TLSConfig.NextProtos = []string{"h2", "http/1.1"}
 			return s.tcp.ServeTLS(s.ln, "", "")
 		}
-		return s.tcp.Serve(s.ln)
+		return s.tcp.Serve(framingListener{s.ln})
 	})
 	if withH3 {
 		s.h3 = &http3.Server{

@@ -22,13 +22,27 @@ import (
 // real listeners configured by c.
 func serveTest(t *testing.T, c HTTPConfig, cert *tls.Config) *servers {
 	t.Helper()
+	g, _ := coreTest(t, testSettings(), helloRoute)
+	return listenTest(t, g, c, cert, time.Minute)
+}
+
+// coreTest is a gateway core over a fake node holding "hello" and answering
+// with greet.
+func coreTest(t *testing.T, set settings, routes ...Route) (*Gateway, *fakeNet) {
+	t.Helper()
 	f := newFake("hello", "n1")
-	g, err := newCore("gw", testSettings(), []Route{helloRoute}, f, f, first, nil)
+	g, err := newCore("gw", set, routes, f, f, first, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.g = g
-	s, err := listenHTTP(c, cert, time.Minute, g.Handler(), g.log)
+	return g, f
+}
+
+// listenTest serves g behind real listeners until the test ends.
+func listenTest(t *testing.T, g *Gateway, c HTTPConfig, cert *tls.Config, writeTimeout time.Duration) *servers {
+	t.Helper()
+	s, err := listenHTTP(c, cert, writeTimeout, g.Handler(), g.log)
 	if err != nil {
 		t.Fatal(err)
 	}
