@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 )
 
@@ -68,7 +69,7 @@ func adminDo(t *testing.T, c *http.Client, method, url, token string, body []byt
 
 func TestAdminRoutes(t *testing.T) {
 	f := newFake("hello", "n1")
-	f.byComp["fresh"] = []candidate{holder("n2")}
+	f.byComp["fresh"] = []cluster.Peer{holder("n2")}
 	g, url, c, admin := adminTest(t, f)
 
 	// Every admin request needs the token.

@@ -14,36 +14,19 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/dispatch"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
-// sender migrates an LP to the node at addr and returns once that node owns
-// it (node/transport backs it; an in-memory network backs unit tests).
-type sender interface {
-	Send(ctx context.Context, addr string, p *lp.Process) error
-}
-
-// directory tells which live nodes hold a component (node/cluster backs it).
+// directory is the gateway's view of the cluster: cluster.Cluster backs it;
+// an in-memory one backs unit tests.
 type directory interface {
-	// holders are the live nodes with fresh reports that hold component.
-	holders(component string) []candidate
-	// heldByLive reports whether any live node holds component, fresh
-	// report or not.
-	heldByLive(component string) bool
-	nodes() int
+	dispatch.Directory
+	// Peers are the live members with fresh reports.
+	Peers() []cluster.Peer
 }
-
-// candidate is one live holder the scheduler may pick.
-type candidate struct {
-	name, addr string
-	load       float64
-	workers    int
-	inFlight   int // this gateway's LPs sent there and not back yet
-}
-
-// pickFunc returns the index of the chosen candidate, or -1 for none.
-type pickFunc func(cands []candidate) int
 
 // settings are the dispatch and limit knobs of a running gateway.
 type settings struct {
@@ -61,9 +44,8 @@ type settings struct {
 type Gateway struct {
 	name string
 	set  settings
-	net  sender
 	dir  directory
-	pick pickFunc
+	disp *dispatch.Dispatcher
 	log  *slog.Logger
 	// table is the live route table (admin.go): routes can change at run
 	// time through the admin API.
@@ -71,7 +53,6 @@ type Gateway struct {
 
 	mu      sync.Mutex
 	waiting map[lp.ID]*call
-	perPeer map[string]int
 
 	slots chan struct{} // one per request in flight
 	stats stats
@@ -85,8 +66,7 @@ type Gateway struct {
 
 // call is one request waiting for its LP to come back.
 type call struct {
-	done  chan *lp.Process // capacity 1; written once, by the first reply
-	peers []string         // where each acknowledged attempt went (under Gateway.mu)
+	done chan *lp.Process // capacity 1; written once, by the first reply
 }
 
 // stats are the gateway's counters, shown by GET /healthz.
@@ -96,15 +76,22 @@ type stats struct {
 	tooLarge                               atomic.Int64
 }
 
-// newCore builds the request-handling part of a gateway.
-func newCore(name string, set settings, routes []Route, net sender, dir directory, pick pickFunc, log *slog.Logger) (*Gateway, error) {
+// newCore builds the request-handling part of a gateway, dispatching over
+// net to the holders dir names.
+func newCore(name string, set settings, routes []Route, net dispatch.Sender, dir directory, policy sched.Policy, log *slog.Logger) (*Gateway, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	g := &Gateway{
-		name: name, set: set, net: net, dir: dir, pick: pick, log: log,
+		name: name, set: set, dir: dir, log: log,
+		// A live node acknowledges in well under a millisecond; one that has
+		// died without membership noticing yet stays silent. Bounding each
+		// send leaves room in the attempt to try the other holders.
+		disp: dispatch.New(dispatch.Config{
+			Policy: policy, SendTimeout: set.attemptTimeout / sendsPerAttempt,
+			WaitFresh: freshWait, MaxBytes: set.limits.MaxTotal, Logger: log,
+		}, net, dir),
 		waiting: map[lp.ID]*call{},
-		perPeer: map[string]int{},
 		slots:   make(chan struct{}, set.maxInFlight),
 	}
 	table := make([]RouteInfo, len(routes))
@@ -140,7 +127,7 @@ func (g *Gateway) Name() string { return g.name }
 // health answers 200 when at least one node is live, 503 otherwise, with
 // the counters as "name value" lines.
 func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
-	n := g.dir.nodes()
+	n := g.Nodes()
 	g.mu.Lock()
 	waiting := len(g.waiting)
 	g.mu.Unlock()
@@ -296,8 +283,11 @@ type dispatchError struct {
 
 func (e *dispatchError) Error() string { return e.msg }
 
-// errNoHolder: no live node holds the component.
-var errNoHolder = errors.New("no live node holds the component")
+// noHolder reports whether a dispatch failed because no live node holds the
+// component with a fresh report, even after waiting for one.
+func noHolder(err error) bool {
+	return errors.Is(err, dispatch.ErrNoHolder) || errors.Is(err, dispatch.ErrNoFresh)
+}
 
 // do runs one request as an LP and returns it finished. Each attempt sends a
 // fresh root entry under the same ID; the first reply of any attempt wins.
@@ -326,15 +316,11 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 			ID: id, Origin: g.name, Attempt: uint32(a), Deadline: deadline.UnixNano(),
 			Entries: []lp.Entry{{Parent: lp.NoEntry, Target: component, Kind: kind, Input: input, State: lp.StateReady}},
 		}
-		peer, err := g.dispatch(ctx, p, end)
+		_, err := g.disp.Dispatch(ctx, p, end)
 		switch {
 		case err == nil:
 			acked++
-			g.mu.Lock()
-			c.peers = append(c.peers, peer)
-			g.perPeer[peer]++
-			g.mu.Unlock()
-		case errors.Is(err, errNoHolder) && acked == 0 && a == 0:
+		case noHolder(err) && acked == 0 && a == 0:
 			g.stats.noHolder.Add(1)
 			return nil, &dispatchError{http.StatusServiceUnavailable,
 				fmt.Sprintf("tsubame: no live node holds component %s", component)}
@@ -360,7 +346,7 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 				component, plural(g.set.attempts, "attempt"), timeout, acked)}
 	}
 	g.stats.unavailable.Add(1)
-	if errors.Is(lastErr, errNoHolder) {
+	if noHolder(lastErr) {
 		return nil, &dispatchError{http.StatusServiceUnavailable,
 			fmt.Sprintf("tsubame: no live node holds component %s", component)}
 	}
@@ -386,103 +372,13 @@ func (g *Gateway) forget(id lp.ID, c *call) {
 	if g.waiting[id] == c {
 		delete(g.waiting, id)
 	}
-	for _, peer := range c.peers {
-		if g.perPeer[peer]--; g.perPeer[peer] <= 0 {
-			delete(g.perPeer, peer)
-		}
-	}
 	g.mu.Unlock()
 }
 
-// dispatch sends p to a holder of its root component chosen by the
-// scheduler; a holder that refuses or cannot be reached is dropped and
-// another picked, until one acknowledges, none is left, or until passes.
-func (g *Gateway) dispatch(ctx context.Context, p *lp.Process, until time.Time) (string, error) {
-	cands := g.dir.holders(p.Entries[0].Target)
-	if len(cands) == 0 {
-		var err error
-		if cands, err = g.awaitFresh(ctx, p.Entries[0].Target, until); len(cands) == 0 {
-			return "", err
-		}
-	}
-	g.mu.Lock()
-	for i := range cands {
-		cands[i].inFlight = g.perPeer[cands[i].name]
-	}
-	g.mu.Unlock()
-	var errs []error
-	for len(cands) > 0 {
-		i := g.pick(cands)
-		if i < 0 || i >= len(cands) {
-			break
-		}
-		c := cands[i]
-		// A live node acknowledges in well under a millisecond; one that has
-		// died without membership noticing yet stays silent. Bounding each
-		// send leaves room in the attempt to try the other holders.
-		sendBy := time.Now().Add(g.set.attemptTimeout / sendsPerAttempt)
-		if until.Before(sendBy) {
-			sendBy = until
-		}
-		sctx, cancel := context.WithDeadline(ctx, sendBy)
-		err := g.net.Send(sctx, c.addr, p)
-		cancel()
-		if err == nil {
-			return c.name, nil
-		}
-		g.log.Debug("send refused or failed", "lp", p.ID, "attempt", p.Attempt, "node", c.name, "err", err)
-		errs = append(errs, fmt.Errorf("%s: %w", c.name, err))
-		cands = append(cands[:i], cands[i+1:]...)
-		if ctx.Err() != nil || !time.Now().Before(until) {
-			break
-		}
-	}
-	if len(errs) == 0 {
-		return "", errors.New("the scheduler picked no holder")
-	}
-	return "", errors.Join(errs...)
-}
-
-// freshWait bounds how long dispatch waits for a holder's report to become
-// fresh again: a node stalled past StaleAfter (a GC pause, a busy host) is
-// back within a report interval or two of waking, and a request can wait
-// that long rather than fail.
+// freshWait bounds how long a dispatch waits for a holder's report to become
+// fresh again (dispatch.Config.WaitFresh): a request can wait a second for a
+// stalled node rather than fail.
 const freshWait = time.Second
-
-// freshPoll is how often that wait looks at the membership again: a report
-// interval (100ms by default) sees a few polls, each a map walk.
-const freshPoll = 25 * time.Millisecond
-
-// awaitFresh is dispatch's answer to a component with no fresh holder. If
-// live nodes hold it (their reports are only stale) it polls for a fresh
-// holder for up to freshWait, within until and ctx; if none does, nobody is
-// coming and it returns errNoHolder at once.
-func (g *Gateway) awaitFresh(ctx context.Context, component string, until time.Time) ([]candidate, error) {
-	if !g.dir.heldByLive(component) {
-		return nil, errNoHolder
-	}
-	end := time.Now().Add(freshWait)
-	if until.Before(end) {
-		end = until
-	}
-	g.log.Debug("holders of the component are stale; waiting for a fresh report", "component", component)
-	tick := time.NewTicker(freshPoll)
-	defer tick.Stop()
-	for time.Now().Before(end) {
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-tick.C:
-		}
-		if cands := g.dir.holders(component); len(cands) > 0 {
-			return cands, nil
-		}
-		if !g.dir.heldByLive(component) {
-			break // its holders left
-		}
-	}
-	return nil, errNoHolder
-}
 
 // sendsPerAttempt is how many silent holders one attempt can try: each send
 // may take at most this fraction of the attempt timeout.

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
@@ -25,19 +27,19 @@ import (
 type fakeNet struct {
 	mu      sync.Mutex
 	g       *Gateway
-	byComp  map[string][]candidate // component -> holders
+	byComp  map[string][]cluster.Peer // component -> holders
 	handle  func(node string, p *lp.Process) error
 	sent    []string // "node/attempt" of every acknowledged send
 	refused int
 	silent  string // a node that never answers a send, as a dead one
 	// stale holds live holders whose reports are too old to schedule on;
 	// freshAfter > 0 moves them to byComp on that call of holders.
-	stale      map[string][]candidate
+	stale      map[string][]cluster.Peer
 	freshAfter int
 	lookups    int // calls of holders
 }
 
-func (f *fakeNet) holders(component string) []candidate {
+func (f *fakeNet) Holders(component string) []cluster.Peer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.lookups++; f.lookups == f.freshAfter {
@@ -49,10 +51,21 @@ func (f *fakeNet) holders(component string) []candidate {
 	return slices.Clone(f.byComp[component])
 }
 
-func (f *fakeNet) heldByLive(component string) bool {
+// Members are the holders, fresh or stale, each listing the components it
+// holds.
+func (f *fakeNet) Members() []cluster.Peer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return len(f.byComp[component]) > 0 || len(f.stale[component]) > 0
+	var out []cluster.Peer
+	for _, m := range []map[string][]cluster.Peer{f.byComp, f.stale} {
+		for comp, hs := range m {
+			for _, h := range hs {
+				h.Meta.Components = []cluster.Component{{Name: comp}}
+				out = append(out, h)
+			}
+		}
+	}
+	return out
 }
 
 func (f *fakeNet) holderLookups() int {
@@ -61,16 +74,21 @@ func (f *fakeNet) holderLookups() int {
 	return f.lookups
 }
 
-func (f *fakeNet) nodes() int {
+// Peers are the fresh holders, once each.
+func (f *fakeNet) Peers() []cluster.Peer {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	seen := map[string]bool{}
+	var out []cluster.Peer
 	for _, cs := range f.byComp {
 		for _, c := range cs {
-			seen[c.name] = true
+			if !seen[c.Name] {
+				seen[c.Name] = true
+				out = append(out, c)
+			}
 		}
 	}
-	return len(seen)
+	return out
 }
 
 func (f *fakeNet) Send(ctx context.Context, addr string, p *lp.Process) error {
@@ -117,9 +135,21 @@ func greet(node string, p *lp.Process) *lp.Process {
 	return p
 }
 
-func holder(name string) candidate { return candidate{name: name, addr: "addr-" + name} }
+func holder(name string) cluster.Peer {
+	return cluster.Peer{Name: name, Meta: cluster.Meta{QUIC: "addr-" + name}}
+}
 
-func first(c []candidate) int { return 0 }
+// firstPolicy picks the first holder, so tests know where an LP goes.
+type firstPolicy struct{}
+
+func (firstPolicy) Pick(c []sched.Candidate) int {
+	if len(c) == 0 {
+		return -1
+	}
+	return 0
+}
+
+var first sched.Policy = firstPolicy{}
 
 var helloRoute = Route{Method: "GET", Path: "/hello", Component: "hello", Kind: "hello", Input: "query:name"}
 
@@ -197,8 +227,8 @@ func TestHello(t *testing.T) {
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if len(g.waiting) != 0 || len(g.perPeer) != 0 {
-		t.Errorf("state left behind: %d waiting, per-peer %v", len(g.waiting), g.perPeer)
+	if len(g.waiting) != 0 {
+		t.Errorf("state left behind: %d waiting", len(g.waiting))
 	}
 }
 
@@ -470,14 +500,14 @@ func TestBusy(t *testing.T) {
 }
 
 func TestHealth(t *testing.T) {
-	f := &fakeNet{byComp: map[string][]candidate{}}
+	f := &fakeNet{byComp: map[string][]cluster.Peer{}}
 	f.handle = answer(f)
 	_, url := newTest(t, f, testSettings())
 	if code, _, body := get(t, url+"/healthz"); code != 503 || !strings.HasPrefix(body, "no nodes\n") {
 		t.Errorf("no nodes: %d %q", code, body)
 	}
 	f.mu.Lock()
-	f.byComp["hello"] = []candidate{holder("n1"), holder("n2")}
+	f.byComp["hello"] = []cluster.Peer{holder("n1"), holder("n2")}
 	f.mu.Unlock()
 	if code, _, body := get(t, url+"/healthz"); code != 200 || !strings.HasPrefix(body, "ok\nnodes 2\n") {
 		t.Errorf("two nodes: %d %q", code, body)
@@ -497,7 +527,7 @@ func TestAcceptUnfinished(t *testing.T) {
 
 // newFake is a network where nodes hold component and answer with greet.
 func newFake(component string, nodes ...string) *fakeNet {
-	f := &fakeNet{byComp: map[string][]candidate{}}
+	f := &fakeNet{byComp: map[string][]cluster.Peer{}}
 	for _, n := range nodes {
 		f.byComp[component] = append(f.byComp[component], holder(n))
 	}
@@ -509,7 +539,7 @@ func newFake(component string, nodes ...string) *fakeNet {
 // is not "held by nobody": the request waits for a report to turn fresh
 // and succeeds.
 func TestStaleHoldersAreAwaited(t *testing.T) {
-	f := &fakeNet{byComp: map[string][]candidate{}, stale: map[string][]candidate{"hello": {holder("n1")}}, freshAfter: 3}
+	f := &fakeNet{byComp: map[string][]cluster.Peer{}, stale: map[string][]cluster.Peer{"hello": {holder("n1")}}, freshAfter: 3}
 	f.handle = answer(f)
 	_, url := newTest(t, f, testSettings())
 	code, _, body := get(t, url+"/hello?name=stall")
@@ -524,7 +554,7 @@ func TestStaleHoldersAreAwaited(t *testing.T) {
 // Stale holders that stay stale: 503 once the wait (bounded by the attempt)
 // is over, after polling for them.
 func TestStaleHoldersThatStayStale(t *testing.T) {
-	f := &fakeNet{byComp: map[string][]candidate{}, stale: map[string][]candidate{"hello": {holder("n1")}}}
+	f := &fakeNet{byComp: map[string][]cluster.Peer{}, stale: map[string][]cluster.Peer{"hello": {holder("n1")}}}
 	f.handle = answer(f)
 	set := testSettings()
 	set.attempts, set.attemptTimeout = 1, 100*time.Millisecond
@@ -541,7 +571,7 @@ func TestStaleHoldersThatStayStale(t *testing.T) {
 // A component no live node holds gets its 503 at once: there is nothing to
 // wait for.
 func TestUnheldComponentFailsAtOnce(t *testing.T) {
-	f := &fakeNet{byComp: map[string][]candidate{"other": {holder("n1")}}}
+	f := &fakeNet{byComp: map[string][]cluster.Peer{"other": {holder("n1")}}}
 	f.handle = answer(f)
 	_, url := newTest(t, f, testSettings())
 	code, _, body := get(t, url+"/hello?name=x")

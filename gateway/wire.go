@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
@@ -75,10 +76,6 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	key, _ := tomlconf.SecretKey(c.Membership.Key) // checked by Validate
 	log = log.With("gateway", name)
 
-	g, err = newCore(name, settingsOf(c), c.Routes, nil, nil, policyPick(policy), log)
-	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
 	var cleanup []func()
 	defer func() {
 		if err != nil {
@@ -88,12 +85,21 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		}
 	}()
 
-	tr, err := transport.Listen(ctx, transportConfig(c, clusterTLS, handler{g}, log))
+	// The transport and the cluster come first, so the core is built whole;
+	// until it is, an LP coming home is refused (none can: nothing was sent).
+	var core atomic.Pointer[Gateway]
+	accept := transport.HandlerFunc(func(ctx context.Context, from string, p *lp.Process) error {
+		g := core.Load()
+		if g == nil {
+			return &transport.Refusal{Reason: transport.ShuttingDown, Detail: name + " is starting"}
+		}
+		return g.acceptLP(from, p)
+	})
+	tr, err := transport.Listen(ctx, transportConfig(c, clusterTLS, accept, log))
 	if err != nil {
 		return nil, fmt.Errorf("gateway: quic transport: %w", err)
 	}
 	cleanup = append(cleanup, func() { tr.Close() })
-	g.net = tr
 
 	quicAddr := tr.Addr()
 	cl, err := cluster.Join(ctx, cluster.Config{
@@ -104,8 +110,11 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		return nil, fmt.Errorf("gateway: join cluster: %w", err)
 	}
 	cleanup = append(cleanup, func() { cl.Close() })
-	g.dir = members{cl}
+	if g, err = newCore(name, settingsOf(c), c.Routes, tr, cl, policy, log); err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
 	g.cl, g.tr = cl, tr
+	core.Store(g)
 
 	if g.srv, err = listenHTTP(c.HTTP, httpCert, g.set.writeTimeout, g.Handler(), log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
@@ -174,70 +183,32 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// handler receives LPs from the transport: finished ones coming home.
-type handler struct{ g *Gateway }
-
-var _ transport.Handler = handler{}
-
-func (h handler) AcceptLP(ctx context.Context, from string, p *lp.Process) error {
-	if err := h.g.accept(from, p); err != nil {
+// acceptLP takes an LP from the transport: a finished one coming home.
+func (g *Gateway) acceptLP(from string, p *lp.Process) error {
+	if err := g.accept(from, p); err != nil {
 		return &transport.Refusal{Reason: transport.UnknownComponent, Detail: err.Error()}
 	}
 	return nil
-}
-
-// members is the cluster view the dispatcher uses.
-type members struct{ c *cluster.Cluster }
-
-func (m members) holders(component string) []candidate {
-	peers := m.c.Holders(component)
-	out := make([]candidate, len(peers))
-	for i, p := range peers {
-		out[i] = candidate{name: p.Name, addr: p.Meta.QUIC, load: p.Meta.Load, workers: p.Meta.Workers}
-	}
-	return out
-}
-
-func (m members) heldByLive(component string) bool {
-	for _, p := range m.c.Members() {
-		if !p.Meta.Gateway && p.Meta.Holds(component) {
-			return true
-		}
-	}
-	return false
-}
-
-func (m members) nodes() int {
-	n := 0
-	for _, p := range m.c.Peers() {
-		if !p.Meta.Gateway {
-			n++
-		}
-	}
-	return n
-}
-
-// policyPick adapts a scheduler policy to the dispatcher.
-func policyPick(p sched.Policy) pickFunc {
-	return func(cands []candidate) int {
-		sc := make([]sched.Candidate, len(cands))
-		for i, c := range cands {
-			sc[i] = sched.Candidate{Name: c.name, Load: c.load, InFlight: c.inFlight, Workers: c.workers}
-		}
-		return p.Pick(sc)
-	}
 }
 
 // Holders names the live nodes with fresh reports that hold component, as
 // the dispatcher sees them.
 func (g *Gateway) Holders(component string) []string {
 	var names []string
-	for _, c := range g.dir.holders(component) {
-		names = append(names, c.name)
+	for _, p := range g.dir.Holders(component) {
+		names = append(names, p.Name)
 	}
 	return names
 }
 
 // Nodes is how many live nodes (not gateways) with fresh load reports the
 // gateway sees.
-func (g *Gateway) Nodes() int { return g.dir.nodes() }
+func (g *Gateway) Nodes() int {
+	n := 0
+	for _, p := range g.dir.Peers() {
+		if !p.Meta.Gateway {
+			n++
+		}
+	}
+	return n
+}

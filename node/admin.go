@@ -113,12 +113,7 @@ func (n *Node) Status() Status {
 	me.Self = true
 	me.Components = componentStatus(n.Components()) // also while draining
 	me.Running = int(n.run.running.Load())
-	me.SentTo = map[string]uint64{}
-	n.run.mu.Lock()
-	for name, f := range n.run.inflight {
-		me.SentTo[name] = f.total
-	}
-	n.run.mu.Unlock()
+	me.SentTo = n.run.disp.Sent()
 	st.Members = append(st.Members, me)
 	for _, p := range n.cl.Members() {
 		st.Members = append(st.Members, memberStatus(p, now, n.cfg.Scheduler.StaleAfter))

@@ -54,6 +54,9 @@ type Node struct {
 	tr   *transport.Transport
 	cl   *cluster.Cluster
 	run  *runner
+	// serving is run once New has wired it: the transport and the cluster
+	// call back into the node before that, from their own goroutines.
+	serving atomic.Pointer[runner]
 	quic string // advertised QUIC address
 	adm  *admin
 	hot  *hot // hot install: module store, versions, auto-grow (install.go)
@@ -124,17 +127,10 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, err
 	}
 
-	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), hotStepper{n.hot, n.eng}, nil, nil, log); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	n.run.deliver = o.Deliver
-	if o.wrap != nil {
-		n.run.eng = o.wrap(n.run.eng)
-	}
 	n.tr, err = transport.Listen(ctx, transport.Config{
 		Listen:   c.Listen,
 		TLS:      tlsConf,
-		Handler:  handler{n.run},
+		Handler:  transport.HandlerFunc(n.acceptLP),
 		Requests: n.hot,
 		Logger:   log,
 		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
@@ -143,7 +139,6 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: listen for LPs on %s: %w", c.Listen, err)
 	}
-	n.run.net = n.tr
 	if n.quic, err = advertised(n.tr.Addr()); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -158,7 +153,15 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.run.dir = n.cl
+	var step stepper = hotStepper{n.hot, n.eng}
+	if o.wrap != nil {
+		step = o.wrap(step)
+	}
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), step, n.tr, n.cl, log); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.run.deliver = o.Deliver
+	n.serving.Store(n.run)
 	n.run.start()
 	n.loops.Add(2)
 	go n.tick()
@@ -233,17 +236,18 @@ func (n *Node) refreshComponents() {
 // choosing it within one report interval.
 func (n *Node) localMeta() cluster.Meta {
 	m := cluster.Meta{QUIC: n.quic, Workers: n.cfg.Workers}
-	if n.run == nil {
-		return m
+	r := n.serving.Load()
+	if r == nil {
+		return m // starting: nothing to advertise yet
 	}
-	if !n.run.draining.Load() {
+	if !r.draining.Load() {
 		if cs := n.comps.Load(); cs != nil {
 			m.Components = *cs
 		}
 	}
-	m.Load = n.run.load()
-	m.Queue = n.run.q.len()
-	m.In, m.Out = n.run.rates.get()
+	m.Load = r.load()
+	m.Queue = r.q.len()
+	m.In, m.Out = r.rates.get()
 	return m
 }
 
@@ -356,9 +360,12 @@ func (n *Node) closeRest(ctx context.Context) {
 	})
 }
 
-// handler adapts the runner to the transport.
-type handler struct{ r *runner }
-
-func (h handler) AcceptLP(ctx context.Context, from string, p *lp.Process) error {
-	return h.r.accept(from, p)
+// acceptLP is the transport's handler: the runner's accept once New has
+// wired it.
+func (n *Node) acceptLP(ctx context.Context, from string, p *lp.Process) error {
+	r := n.serving.Load()
+	if r == nil {
+		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: n.cfg.Name + " is starting"}
+	}
+	return r.accept(from, p)
 }

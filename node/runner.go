@@ -11,6 +11,7 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/dispatch"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
@@ -25,25 +26,11 @@ type stepper interface {
 	Holds(component string) bool
 }
 
-// sender migrates an LP to another node and returns once that node owns it
-// (nil), refused it (a *transport.Refusal) or could not be reached: node/transport
-// over QUIC; an in-memory network in unit tests.
-type sender interface {
-	Send(ctx context.Context, addr string, p *lp.Process) error
-}
-
-// directory is the node's view of the cluster: node/cluster.
+// directory is the node's view of the cluster: cluster.Cluster.
 type directory interface {
-	Holders(component string) []cluster.Peer
+	dispatch.Directory
 	Peer(name string) (cluster.Peer, bool)
-	Members() []cluster.Peer
 }
-
-// sendTimeout bounds one migration attempt, handshake included: a hop is
-// ~100us and a handshake ~1ms on a LAN, and a receiver acknowledges as soon
-// as the LP is queued, so a peer that takes a second is as good as gone and
-// the LP tries another.
-const sendTimeout = time.Second
 
 // maxLocalRun is how many consecutive steps one LP may run on a worker before
 // it goes to the back of the run queue, so one long call chain cannot keep
@@ -56,9 +43,8 @@ type runner struct {
 	name    string
 	log     *slog.Logger
 	eng     stepper
-	net     sender
+	disp    *dispatch.Dispatcher
 	dir     directory
-	policy  sched.Policy
 	sc      SchedulerConfig
 	workers int
 	limits  lp.Limits
@@ -76,9 +62,6 @@ type runner struct {
 	cpu     cpuSampler
 	rates   rateWindow
 
-	mu       sync.Mutex
-	inflight map[string]*peerFlight
-
 	// pushing is held by a push-out while it has LPs out of the queue, and
 	// taken by drain before it empties and closes the queue: what the
 	// push-out could not hand on must be back in the queue by then, or no
@@ -86,26 +69,20 @@ type runner struct {
 	pushing sync.Mutex
 }
 
-// peerFlight counts LPs sent to one peer since its last load report: work
-// the report cannot show yet, which p2c adds to its load.
-type peerFlight struct {
-	reportAt time.Time
-	sinceRep int
-	total    uint64
-}
-
-func newRunner(name string, sc SchedulerConfig, workers, queue int, limits lp.Limits, eng stepper, net sender, dir directory, log *slog.Logger) (*runner, error) {
+func newRunner(name string, sc SchedulerConfig, workers, queue int, limits lp.Limits, eng stepper, net dispatch.Sender, dir directory, log *slog.Logger) (*runner, error) {
 	pol, err := sched.New(sc.Policy)
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &runner{
-		name: name, log: log, eng: eng, net: net, dir: dir, policy: pol, sc: sc,
+		name: name, log: log, eng: eng, dir: dir, sc: sc,
+		disp: dispatch.New(dispatch.Config{
+			Policy: pol, Attempts: sc.Attempts, MaxBytes: limits.MaxTotal, Logger: log,
+		}, net, dir),
 		workers: workers, limits: limits,
 		q:   newRunQueue(queue),
 		ctx: ctx, cancel: cancel,
-		inflight: map[string]*peerFlight{},
 	}, nil
 }
 
@@ -272,82 +249,19 @@ func (r *runner) stayHere(target string) bool {
 	if len(holders) == 0 {
 		return true
 	}
-	return local <= r.sc.OverloadRatio*r.meanLoad(holders)
+	return local <= r.sc.OverloadRatio*r.disp.MeanLoad(holders)
 }
 
-func (r *runner) meanLoad(holders []cluster.Peer) float64 {
-	var sum float64
-	for _, c := range r.candidates(holders) {
-		sum += c.Effective()
-	}
-	return sum / float64(len(holders))
-}
-
-// candidates turns holders into scheduler candidates with this node's
-// in-flight counts.
-func (r *runner) candidates(holders []cluster.Peer) []sched.Candidate {
-	out := make([]sched.Candidate, len(holders))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for i, h := range holders {
-		c := sched.Candidate{Name: h.Name, Load: h.Meta.Load, Workers: h.Meta.Workers}
-		if f := r.inflight[h.Name]; f != nil && f.reportAt.Equal(h.Updated) {
-			c.InFlight = f.sinceRep
-		}
-		out[i] = c
-	}
-	return out
-}
-
-func (r *runner) sent(peer cluster.Peer) {
-	r.out.Add(1)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	f := r.inflight[peer.Name]
-	if f == nil {
-		f = &peerFlight{}
-		r.inflight[peer.Name] = f
-	}
-	if !f.reportAt.Equal(peer.Updated) {
-		f.reportAt, f.sinceRep = peer.Updated, 0
-	}
-	f.sinceRep++
-	f.total++
-}
-
-// migrate hands p to another holder of target chosen by the policy, trying
-// up to Attempts holders. It reports whether p left (or was dropped because
-// this node is stopping hard: its sends failed for that). If it did not and this
-// node does not hold target, the active entry has been failed: CodeNoComponent
-// when nobody holds target, CodeUnavailable when holders refused.
-//
-// An LP over this node's size limit, or one a holder refused as too large,
-// is not offered to another holder: nodes share their limits, so it would
-// only be refused again. The entry fails with CodeLimit unless it can run
-// here.
+// migrate hands p to another holder of target through the dispatcher. It
+// reports whether p left (or was dropped because this node is stopping hard:
+// its sends failed for that). If it did not and this node does not hold
+// target, the active entry has been failed: CodeNoComponent when nobody
+// holds target, CodeLimit when p is too large for any holder (nodes share
+// their limits), CodeUnavailable when holders refused.
 func (r *runner) migrate(p *lp.Process, target string) bool {
-	holders := r.dir.Holders(target)
-	var lastErr error
-	if size, limit := p.WireSize(), r.maxTotal(); size > limit && len(holders) > 0 {
-		lastErr = fmt.Errorf("%w: %d bytes, over the limit of %d", errTooLarge, size, limit)
-		holders = nil
-	}
-	for attempt := 0; attempt < r.sc.Attempts && len(holders) > 0; attempt++ {
-		i := r.policy.Pick(r.candidates(holders))
-		if i < 0 {
-			break
-		}
-		h := holders[i]
-		if err := r.send(h, p); err != nil {
-			lastErr = err
-			if tooLarge(err) {
-				break
-			}
-			r.log.Debug("migration failed; re-picking", "lp", p.ID, "to", h.Name, "component", target, "err", err)
-			holders = append(holders[:i:i], holders[i+1:]...)
-			continue
-		}
-		r.sent(h)
+	_, err := r.disp.Dispatch(r.ctx, p, time.Time{})
+	if err == nil {
+		r.out.Add(1)
 		return true
 	}
 	if r.stopping(p) {
@@ -356,54 +270,28 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 	if r.eng.Holds(target) {
 		return false // run it here after all
 	}
-	if lastErr == nil && !r.heldAnywhere(target) {
+	var lastErr error
+	var failed *dispatch.Failed
+	switch {
+	case errors.Is(err, dispatch.ErrNoHolder):
 		_ = p.Fail(abi.CodeNoComponent, fmt.Sprintf("no live node holds component %q", target))
 		return false
+	case errors.As(err, &failed):
+		lastErr = failed.Last()
+	case errors.Is(err, dispatch.ErrTooLarge):
+		lastErr = err
 	}
 	code := uint32(abi.CodeUnavailable)
 	msg := fmt.Sprintf("no holder of component %q accepted the LP", target)
 	if lastErr != nil {
 		msg += ": " + lastErr.Error()
 	}
-	if tooLarge(lastErr) {
+	if dispatch.TooLarge(lastErr) {
 		code = abi.CodeLimit
 		msg = fmt.Sprintf("cannot migrate to a holder of component %q: %v", target, lastErr)
 	}
 	_ = p.Fail(code, msg)
 	return false
-}
-
-// errTooLarge marks an LP over this node's own size limit.
-var errTooLarge = errors.New("LP too large")
-
-func (r *runner) maxTotal() int {
-	if r.limits.MaxTotal > 0 {
-		return r.limits.MaxTotal
-	}
-	return lp.DefaultLimits.MaxTotal
-}
-
-// tooLarge reports whether err says an LP is larger than its receiver
-// takes: this node's own check, or a peer's ERROR frame.
-func tooLarge(err error) bool {
-	var pe *transport.ProtocolError
-	return errors.Is(err, errTooLarge) || errors.As(err, &pe) && pe.Code == transport.ErrFrameTooLarge
-}
-
-// heldAnywhere reports whether any live member, fresh or not, holds target.
-func (r *runner) heldAnywhere(target string) bool {
-	for _, m := range r.dir.Members() {
-		if !m.Meta.Gateway && m.Meta.Holds(target) {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *runner) send(to cluster.Peer, p *lp.Process) error {
-	ctx, cancel := context.WithTimeout(r.ctx, sendTimeout)
-	defer cancel()
-	return r.net.Send(ctx, to.Meta.QUIC, p)
 }
 
 // finish returns a finished LP to its origin. If the origin is gone the LP
@@ -424,14 +312,14 @@ func (r *runner) finish(p *lp.Process) {
 			err = errors.New("origin is not a live member")
 			break
 		}
-		if err = r.send(peer, p); err == nil {
-			r.sent(peer)
+		if err = r.disp.SendTo(r.ctx, peer, p); err == nil {
+			r.out.Add(1)
 			return
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
 			break // it did not answer in time: gone, or about to be
 		}
-		if tooLarge(err) {
+		if dispatch.TooLarge(err) {
 			break // resending the same bytes gets the same answer
 		}
 		if r.ctx.Err() != nil {
@@ -463,7 +351,7 @@ func (r *runner) pushOut() {
 		w, ok := worth[t]
 		if !ok {
 			h := r.dir.Holders(t)
-			w = len(h) > 0 && local > r.sc.OverloadRatio*r.meanLoad(h)
+			w = len(h) > 0 && local > r.sc.OverloadRatio*r.disp.MeanLoad(h)
 			worth[t] = w
 		}
 		return w

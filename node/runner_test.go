@@ -15,6 +15,8 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/dispatch"
+	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
@@ -365,11 +367,20 @@ func TestRunnerTooLargeIsFinal(t *testing.T) {
 		}
 	}
 
-	tc.nodes["a"].limits.MaxTotal = 2048
+	// a's dispatcher with its own size limit (0: the default).
+	limitA := func(max int) {
+		r := tc.nodes["a"]
+		pol, err := sched.New(r.sc.Policy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.disp = dispatch.New(dispatch.Config{Policy: pol, Attempts: r.sc.Attempts, MaxBytes: max, Logger: quiet}, tc.net, tc.dir["a"])
+	}
+	limitA(2048)
 	tc.submit(t, "a", "relay", strings.Repeat("x", 3000)) // relay's call to echo doubles it
 	check("over a's own limit", 0)
 
-	tc.nodes["a"].limits.MaxTotal = 0
+	limitA(0)
 	refuse.Store(true)
 	tc.submit(t, "a", "relay", "x")
 	check("refused as too large by a holder", 1)
