@@ -19,6 +19,7 @@ type Config struct {
 	logger           *slog.Logger
 	recycleSteps     int
 	recyclePages     uint32
+	logLimits        LogLimits
 }
 
 // defaultConfig holds every default in one place.
@@ -33,6 +34,7 @@ var defaultConfig = Config{
 	recycleSteps: 10000,
 	// recyclePages 0 means half of memoryLimitPages.
 	recyclePages: 0,
+	logLimits:    defaultLogLimits,
 }
 
 // NewConfig returns the default configuration.
@@ -87,6 +89,16 @@ func (c Config) WithLogger(l *slog.Logger) Config {
 	return c
 }
 
+// WithLogLimits bounds guest log output (log calls, stdout and stderr
+// together) per step and per component per second; a zero field keeps its
+// default (64 KiB per step; 256 KiB a second with bursts of 1 MiB per
+// component). Output over them is dropped, counted (Runtime.LogDropped) and
+// said once.
+func (c Config) WithLogLimits(l LogLimits) Config {
+	c.logLimits = l
+	return c
+}
+
 // WithRecycle sets when a pooled instance is retired and replaced by a
 // fresh one: after steps steps (0: never by count), or as soon as its memory
 // exceeds pages 64 KiB pages (0: half of the memory limit). Defaults 10000
@@ -122,6 +134,16 @@ func (c Config) resolved() Config {
 	}
 	if c.logger == nil {
 		c.logger = slog.Default()
+	}
+	for _, f := range []struct {
+		v   *int
+		def int
+	}{
+		{&c.logLimits.PerStep, defaultLogLimits.PerStep}, {&c.logLimits.PerSecond, defaultLogLimits.PerSecond}, {&c.logLimits.Burst, defaultLogLimits.Burst},
+	} {
+		if *f.v <= 0 {
+			*f.v = f.def
+		}
 	}
 	c.limits = withDefaults(c.limits)
 	return c

@@ -242,9 +242,7 @@ func hostLog(ctx context.Context, mod api.Module, stack []uint64) {
 	msg := in.span(abi.FnLog, api.DecodeU32(stack[1]), api.DecodeU32(stack[2]))
 	level = min(max(level, abi.LogDebug), abi.LogError)
 	slevel := slog.Level(4*level - 4) // 0 debug, 1 info, 2 warn, 3 error
-	if log := in.m.rt.cfg.logger; log.Enabled(ctx, slevel) {
-		log.LogAttrs(ctx, slevel, truncate(msg, abi.MaxLogMsg), in.logAttrs()...)
-	}
+	in.guestLog(slevel, truncate(msg, abi.MaxLogMsg), in.logAttrs()...)
 }
 
 // logAttrs tags a guest's log line with where it came from.

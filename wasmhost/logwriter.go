@@ -69,9 +69,7 @@ func (w *logWriter) flush() {
 }
 
 func (w *logWriter) emit(b []byte) {
-	log := w.in.m.rt.cfg.logger
-	if log.Enabled(context.Background(), w.level) {
-		attrs := append(w.in.logAttrs(), slog.String("stream", w.stream))
-		log.LogAttrs(context.Background(), w.level, truncate(b, maxLine), attrs...)
+	if w.in.m.rt.cfg.logger.Enabled(context.Background(), w.level) {
+		w.in.guestLog(w.level, truncate(b, maxLine), append(w.in.logAttrs(), slog.String("stream", w.stream))...)
 	}
 }

@@ -217,6 +217,7 @@ type stepState struct {
 	fault     *StepError
 	kids      []int32 // finished children of the entry, in call order
 	kidsOK    bool
+	logBytes  int // guest log output this step, against LogLimits.PerStep
 }
 
 // initTimeoutFactor bounds instantiation, _initialize included, at this

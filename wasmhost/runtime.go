@@ -29,6 +29,8 @@ type Runtime struct {
 	loading map[lp.Hash]*loadCall
 	closed  bool
 
+	logs logBudgets
+
 	// bg counts background instantiations (replacements of retired
 	// instances); Close waits for them.
 	bg sync.WaitGroup
@@ -66,6 +68,7 @@ func New(ctx context.Context, c Config) (*Runtime, error) {
 		WithCompilationCache(cache)
 	wz := wazero.NewRuntimeWithConfig(ctx, rc)
 	r := &Runtime{cfg: c, wz: wz, cache: cache, mods: map[lp.Hash]*Module{}, loading: map[lp.Hash]*loadCall{}}
+	r.logs.limits = c.logLimits
 	fail := func(err error) (*Runtime, error) {
 		_ = wz.Close(ctx)
 		_ = cache.Close(ctx)

@@ -580,7 +580,10 @@ func TestRecycleThresholdAllMemory(t *testing.T) {
 // them cutting a rune, and the writer never holds more than a piece.
 func TestLogWriterPieces(t *testing.T) {
 	var out bytes.Buffer
-	w := &logWriter{in: &instance{m: &Module{rt: &Runtime{cfg: Config{logger: slog.New(slog.NewJSONHandler(&out, nil))}}}},
+	// Limits far above this test's output: logbudget_test.go tests them.
+	rt := &Runtime{cfg: Config{logger: slog.New(slog.NewJSONHandler(&out, nil))}}
+	rt.logs.limits = LogLimits{PerStep: 4 << 20, PerSecond: 4 << 20, Burst: 4 << 20}
+	w := &logWriter{in: &instance{m: &Module{rt: rt}},
 		stream: "stdout", level: slog.LevelInfo}
 	messages := func() []string {
 		var got []string
