@@ -4,11 +4,14 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/cputime"
 )
 
 // cpuSampler measures this process's CPU use as a fraction of the CPUs it may
 // use (GOMAXPROCS), between consecutive samples at least minCPUSample apart.
-// Several nodes in one process (tests, the demo) all see the process figure.
+// Several nodes in one process (tests, the demo) all see the process figure;
+// where CPU time cannot be read, load is the run queue alone.
 type cpuSampler struct {
 	mu    sync.Mutex
 	at    time.Time
@@ -25,7 +28,7 @@ func (s *cpuSampler) get() float64 {
 	if !s.at.IsZero() && now.Sub(s.at) < minCPUSample {
 		return s.value
 	}
-	used, ok := processCPU()
+	used, ok := cputime.Self()
 	if !ok {
 		return 0
 	}

@@ -67,7 +67,8 @@ func (c *conn) fail(code quic.ApplicationErrorCode, msg string) {
 type stream struct {
 	qs      *quic.Stream
 	r       *bufio.Reader
-	scratch [64]byte // holds an answer's payload, which is almost always small
+	w       *watchdog // bounds each exchange
+	scratch [64]byte  // holds an answer's payload, which is almost always small
 }
 
 // discard drops a stream whose state is unknown, both directions at once.
@@ -272,11 +273,11 @@ func (t *Transport) forget(c *conn) {
 func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 	defer t.wg.Done()
 	r := bufio.NewReaderSize(qs, 4<<10)
+	w := newWatchdog(qs)
 	var out []byte
 	for {
 		// Between exchanges a pooled stream waits without a deadline:
 		// the connection's keep-alive and idle timeout bound it.
-		_ = qs.SetReadDeadline(time.Time{})
 		if _, err := r.Peek(1); err != nil {
 			if !errors.Is(err, io.EOF) {
 				qs.CancelRead(codeDiscard)
@@ -284,14 +285,17 @@ func (t *Transport) serveStream(c *conn, qs *quic.Stream) {
 			qs.Close()
 			return
 		}
-		_ = qs.SetDeadline(time.Now().Add(t.cfg.Timeout))
+		w.arm(context.Background(), t.cfg.Timeout)
 		out = t.answer(qs.Context(), c, r, out[:0])
 		if frameType(out[0]) == frameResponse {
 			// A request handler may have taken a while (an install
-			// compiles a module): the answer gets its own deadline.
-			_ = qs.SetWriteDeadline(time.Now().Add(t.cfg.Timeout))
+			// compiles a module): the answer gets its own bound.
+			w.disarm(nil)
+			w.arm(context.Background(), t.cfg.Timeout)
 		}
-		if _, err := qs.Write(out); err != nil {
+		_, err := qs.Write(out)
+		w.disarm(nil)
+		if err != nil {
 			qs.CancelRead(codeDiscard)
 			qs.CancelWrite(codeDiscard)
 			return
@@ -477,61 +481,58 @@ func (t *Transport) exchange(ctx context.Context, addr string, id lp.ID, frame [
 		t.putStream(c, s)
 		return true, context.Cause(ctx)
 	}
-	deadline := time.Now().Add(t.cfg.Timeout)
-	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	stop := s.w.arm(ctx, t.cfg.Timeout)
+	reuse, keep, err := t.exchangeOn(ctx, c, s, id, frame)
+	// Disarm before the stream goes back to the pool, where another
+	// exchange may take it at once.
+	s.w.disarm(stop)
+	if keep {
+		t.putStream(c, s)
+	} else {
+		s.discard()
 	}
-	_ = s.qs.SetDeadline(deadline)
-	if ctx.Done() != nil {
-		// Cancellation interrupts the stream the way a deadline does.
-		stop := context.AfterFunc(ctx, func() { _ = s.qs.SetDeadline(time.Now()) })
-		defer stop()
-	}
+	return reuse, err
+}
+
+// exchangeOn is exchange's part on a checked-out, armed stream; keep
+// reports whether the stream is in step for the next exchange.
+func (t *Transport) exchangeOn(ctx context.Context, c *conn, s *stream, id lp.ID, frame []byte) (reuse, keep bool, err error) {
 	if _, err := s.qs.Write(frame); err != nil {
 		// A peer that rejects a frame early (too large, say) answers ERROR
 		// and stops reading; the write then fails, but the answer says why.
 		var se *quic.StreamError
 		if !errors.As(err, &se) || !se.Remote {
-			s.discard()
-			return false, t.streamFailed(ctx, c, err)
+			return false, false, t.streamFailed(ctx, c, err)
 		}
 		if typ, payload, rerr := t.readAnswer(s); rerr == nil && typ == frameError && len(payload) >= 1 {
-			s.discard()
-			return false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
+			return false, false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
 		}
-		s.discard()
-		return false, t.streamFailed(ctx, c, err)
+		return false, false, t.streamFailed(ctx, c, err)
 	}
 	if t.cfg.MaxIdleStreams < 0 {
 		s.qs.Close() // one exchange per stream: the FIN goes with the frame
 	}
 	typ, payload, err := t.readAnswer(s)
 	if err != nil {
-		s.discard()
 		var we *wireError
 		if errors.As(err, &we) {
-			return true, fmt.Errorf("bad answer from %s: %w", c.peer, err)
+			return true, false, fmt.Errorf("bad answer from %s: %w", c.peer, err)
 		}
-		return true, t.streamFailed(ctx, c, err)
+		return true, false, t.streamFailed(ctx, c, err)
 	}
 	switch {
 	case typ == frameAck && len(payload) == len(id) && lp.ID(payload) == id:
-		t.putStream(c, s)
-		return true, nil
+		return true, true, nil
 	case typ == frameAck:
 		// The stream is out of step with its peer: drop it.
-		s.discard()
-		return true, fmt.Errorf("bad answer from %s: ACK for %x, not for the LP sent", c.peer, payload)
+		return true, false, fmt.Errorf("bad answer from %s: ACK for %x, not for the LP sent", c.peer, payload)
 	case typ == frameRefuse && len(payload) >= 1:
-		ref := &Refusal{Reason: RefuseReason(payload[0]), Detail: string(payload[1:])}
-		t.putStream(c, s) // after copying payload out of s's scratch space
-		return true, ref
+		// Copied out of s's scratch space before the stream is reused.
+		return true, true, &Refusal{Reason: RefuseReason(payload[0]), Detail: string(payload[1:])}
 	case typ == frameError && len(payload) >= 1:
-		s.discard()
-		return true, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
+		return true, false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
 	}
-	s.discard()
-	return true, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
+	return true, false, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
 }
 
 // readAnswer reads one response frame from s. The payload aliases s's
@@ -617,7 +618,7 @@ func (t *Transport) getStream(ctx context.Context, c *conn) (*stream, error) {
 		c.fail(codeBroken, "cannot open a stream")
 		return nil, fmt.Errorf("open stream to %s: %w", c.peer, err)
 	}
-	return &stream{qs: qs, r: bufio.NewReaderSize(qs, 512)}, nil
+	return &stream{qs: qs, r: bufio.NewReaderSize(qs, 512), w: newWatchdog(qs)}, nil
 }
 
 // putStream returns a stream after a completed exchange: to the idle pool,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 )
@@ -185,52 +186,54 @@ func (t *Transport) request(ctx context.Context, addr string, frame []byte, maxR
 	if err != nil {
 		return nil, err
 	}
-	deadline, ok := ctx.Deadline()
-	if !ok {
-		deadline = time.Now().Add(t.cfg.Timeout)
+	// The exchange may take until ctx's deadline, however far.
+	timeout := t.cfg.Timeout
+	if _, ok := ctx.Deadline(); ok {
+		timeout = time.Duration(math.MaxInt64)
 	}
-	_ = s.qs.SetDeadline(deadline)
-	if ctx.Done() != nil {
-		stop := context.AfterFunc(ctx, func() { _ = s.qs.SetDeadline(time.Now()) })
-		defer stop()
-	}
-	if _, err := s.qs.Write(frame); err != nil {
+	stop := s.w.arm(ctx, timeout)
+	ans, keep, err := t.requestOn(ctx, c, s, frame, maxResp)
+	s.w.disarm(stop) // before the stream goes back to the pool
+	if keep {
+		t.putStream(c, s)
+	} else {
 		s.discard()
-		return nil, t.requestFailed(ctx, c, err)
+	}
+	return ans, err
+}
+
+// requestOn is request's part on a checked-out, armed stream; keep reports
+// whether the stream is in step for the next exchange.
+func (t *Transport) requestOn(ctx context.Context, c *conn, s *stream, frame []byte, maxResp int) (ans []byte, keep bool, err error) {
+	if _, err := s.qs.Write(frame); err != nil {
+		return nil, false, t.requestFailed(ctx, c, err)
 	}
 	typ, n, err := readHeader(s.r, max(maxResp, 0)+1+maxText)
 	if err != nil {
-		s.discard()
 		var we *wireError
 		if errors.As(err, &we) {
-			return nil, fmt.Errorf("bad answer from %s: %w", c.peer, err)
+			return nil, false, fmt.Errorf("bad answer from %s: %w", c.peer, err)
 		}
-		return nil, t.requestFailed(ctx, c, err)
+		return nil, false, t.requestFailed(ctx, c, err)
 	}
 	payload, err := readPayload(s.r, n)
 	if err != nil {
-		s.discard()
-		return nil, t.requestFailed(ctx, c, err)
+		return nil, false, t.requestFailed(ctx, c, err)
 	}
 	switch {
 	case typ == frameResponse && len(payload) >= 1:
 		status := RequestStatus(payload[0])
 		if status != StatusOK {
-			t.putStream(c, s)
-			return nil, &RequestError{Status: status, Msg: string(payload[1:])}
+			return nil, true, &RequestError{Status: status, Msg: string(payload[1:])}
 		}
 		if len(payload)-1 > maxResp {
-			t.putStream(c, s)
-			return nil, fmt.Errorf("answer from %s of %d bytes exceeds the limit of %d", c.peer, len(payload)-1, maxResp)
+			return nil, true, fmt.Errorf("answer from %s of %d bytes exceeds the limit of %d", c.peer, len(payload)-1, maxResp)
 		}
-		t.putStream(c, s)
-		return payload[1:], nil
+		return payload[1:], true, nil
 	case typ == frameError && len(payload) >= 1:
-		s.discard()
-		return nil, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
+		return nil, false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
 	}
-	s.discard()
-	return nil, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
+	return nil, false, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
 }
 
 // requestFailed classifies a failed request exchange. Unlike a migration's,

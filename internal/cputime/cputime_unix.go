@@ -1,14 +1,13 @@
 //go:build unix
 
-package node
+package cputime
 
 import (
 	"syscall"
 	"time"
 )
 
-// processCPU returns user plus system CPU time used by this process.
-func processCPU() (time.Duration, bool) {
+func self() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
