@@ -6,6 +6,10 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 
 	"github.com/tetratelabs/wazero"
@@ -50,6 +54,11 @@ func New(ctx context.Context, c Config) (*Runtime, error) {
 	c = c.resolved()
 	var cache wazero.CompilationCache
 	if c.cacheDir != "" {
+		if n, err := removeTemp(c.cacheDir); err != nil {
+			c.logger.Warn("wasmhost: remove unfinished compiled-cache files", "dir", c.cacheDir, "err", err)
+		} else if n > 0 {
+			c.logger.Info("wasmhost: removed unfinished compiled-cache files left by a crash", "dir", c.cacheDir, "files", n)
+		}
 		var err error
 		if cache, err = wazero.NewCompilationCacheWithDir(c.cacheDir); err != nil {
 			return nil, fmt.Errorf("wasmhost: compilation cache in %s: %w", c.cacheDir, err)
@@ -194,6 +203,16 @@ func (r *Runtime) load(ctx context.Context, h lp.Hash, wasm []byte) (*Module, er
 		return nil, &ModuleError{Rule: RuleCompile, Err: errors.New("not a WebAssembly module (no \\0asm magic)")}
 	}
 	compiled, err := r.wz.CompileModule(ctx, wasm)
+	if err != nil && r.cfg.cacheDir != "" && strings.Contains(err.Error(), "compilationcache:") {
+		// A cache file torn by a crash (or a bad disk) must not keep a
+		// module, or the node, from starting: the cache is only a cache.
+		r.cfg.logger.Warn("wasmhost: compiled-module cache entry unreadable; clearing the cache and compiling again",
+			"dir", r.cfg.cacheDir, "err", err)
+		if cerr := clearCache(r.cfg.cacheDir); cerr != nil {
+			r.cfg.logger.Warn("wasmhost: clear the compiled-module cache", "err", cerr)
+		}
+		compiled, err = r.wz.CompileModule(ctx, wasm)
+	}
 	if err != nil {
 		return nil, &ModuleError{Rule: RuleCompile, Err: err}
 	}
@@ -333,4 +352,43 @@ func sigWant(params, results int) string {
 		return b.String()
 	}
 	return "(" + rep(params) + ") -> (" + rep(results) + ")"
+}
+
+// removeTemp deletes the temporary files an interrupted cache write leaves
+// under dir (wazero writes NAME.*.tmp, then renames). It runs before the
+// runtime compiles anything, so none of them can be in use: one process per
+// cache directory.
+func removeTemp(dir string) (int, error) {
+	n := 0
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(d.Name(), ".tmp") {
+			if err := os.Remove(path); err != nil {
+				return err
+			}
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// clearCache deletes every finished entry of the compiled-module cache
+// under dir. Temporary files are left alone: a concurrent compilation may be
+// writing one.
+func clearCache(dir string) error {
+	return filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() || strings.HasSuffix(d.Name(), ".tmp") {
+			return nil
+		}
+		return os.Remove(path)
+	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -697,5 +698,64 @@ func TestCacheDir(t *testing.T) {
 	})
 	if files == 0 {
 		t.Fatal("nothing was written to the cache directory")
+	}
+}
+
+// A compiled-cache directory torn by a crash (a truncated or empty entry, a
+// temporary file of an interrupted write) does not
+// keep a module from loading: the runtime removes the leftovers, recompiles
+// and says so.
+func TestCacheDirTorn(t *testing.T) {
+	for _, tear := range []struct {
+		name string
+		f    func(path string, b []byte) []byte
+	}{
+		{"truncated", func(_ string, b []byte) []byte { return b[:len(b)/2] }},
+		{"empty", func(string, []byte) []byte { return nil }},
+	} {
+		t.Run(tear.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			rt := newRuntime(t, testConfig(nil).WithCacheDir(dir))
+			load(t, rt, "echo")
+			if err := rt.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var entries []string
+			_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, _ error) error {
+				if d != nil && !d.IsDir() {
+					entries = append(entries, path)
+				}
+				return nil
+			})
+			if len(entries) == 0 {
+				t.Fatal("nothing was written to the cache directory")
+			}
+			for _, path := range entries {
+				b, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(path, tear.f(path, b), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			leftover := filepath.Join(filepath.Dir(entries[0]), "abc.123.tmp")
+			if err := os.WriteFile(leftover, make([]byte, 4096), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			logs := &logBuf{}
+			rt = newRuntime(t, testConfig(logs).WithCacheDir(dir))
+			if _, err := os.Stat(leftover); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("leftover temporary file still there: %v", err)
+			}
+			m := load(t, rt, "echo")
+			if res, err := m.Step(ctx, "echo", newLP("echo", "k", "again")); err != nil || string(res.Output) != "again" {
+				t.Fatalf("step after repair: %+v, %v", res, err)
+			}
+			if !strings.Contains(logs.String(), "cache entry unreadable") {
+				t.Errorf("the repair was not logged:\n%s", logs.String())
+			}
+		})
 	}
 }
