@@ -75,6 +75,10 @@ func (h *hot) loop() {
 		h.cancel()
 		h.wg.Wait()
 	}()
+	if len(h.repairs) > 0 { // the node has joined: peers can be asked
+		h.wg.Add(1)
+		go h.repair()
+	}
 	t := time.NewTicker(h.n.cfg.Membership.ReportInterval)
 	defer t.Stop()
 	lastSample, lastCollect := time.Now(), time.Now()

@@ -57,6 +57,8 @@ type hot struct {
 	ctx    context.Context // ends when the node stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // background installs
+
+	repairs []store.Entry // installed modules to fetch again (repair.go)
 }
 
 // Install sources, as the manifest and the components list show them.
@@ -157,9 +159,14 @@ func (h *hot) restore(ctx context.Context, mem map[string][]byte) error {
 		}
 		if err != nil {
 			// The node still starts: one bad entry must not keep the others
-			// (or the node) down. The entry stays, so a fixed store recovers.
+			// (or the node) down. The entry stays; a module the store lost
+			// or holds corrupt is fetched again from a peer once the node
+			// has joined (repair.go).
 			n.log.Error("cannot restore installed component", "component", e.Name, "hash", hash.Short(), "err", err)
 			h.manifest[e.Name] = e
+			if mod == nil && (errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt)) {
+				h.needRepair(e, hash, err)
+			}
 			continue
 		}
 		n.eng.Install(e.Name, mod)

@@ -31,8 +31,12 @@ import (
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
-// ErrNotFound: the store has no module with that hash.
-var ErrNotFound = errors.New("store: module not found")
+// ErrNotFound: the store has no module with that hash. ErrCorrupt: it has
+// a file under that hash whose bytes no longer hash to it.
+var (
+	ErrNotFound = errors.New("store: module not found")
+	ErrCorrupt  = errors.New("corrupt")
+)
 
 const (
 	manifestFile = "manifest.json"
@@ -114,7 +118,8 @@ func (s *Store) Dir() string { return s.dir }
 func (s *Store) path(h lp.Hash) string { return filepath.Join(s.dir, h.String()+moduleExt) }
 
 // Put stores wasm under its SHA-256 and returns the hash. Putting bytes the
-// store already has is cheap and changes nothing.
+// store already has changes nothing; a corrupt file under that hash is
+// replaced.
 func (s *Store) Put(wasm []byte) (lp.Hash, error) {
 	h := lp.Hash(sha256.Sum256(wasm))
 	if s.dir == "" {
@@ -125,7 +130,7 @@ func (s *Store) Put(wasm []byte) (lp.Hash, error) {
 		s.mu.Unlock()
 		return h, nil
 	}
-	if _, err := os.Stat(s.path(h)); err == nil {
+	if _, err := s.Get(h); err == nil {
 		return h, nil
 	}
 	if err := writeAtomic(s.dir, h.String()+moduleExt, wasm); err != nil {
@@ -155,7 +160,7 @@ func (s *Store) Get(h lp.Hash) ([]byte, error) {
 		return nil, fmt.Errorf("store: %w", err)
 	}
 	if got := lp.Hash(sha256.Sum256(b)); got != h {
-		return nil, fmt.Errorf("store: %s holds a module whose SHA-256 is %s: corrupt", s.path(h), got.Short())
+		return nil, fmt.Errorf("store: %s holds a module whose SHA-256 is %s: %w", s.path(h), got.Short(), ErrCorrupt)
 	}
 	return b, nil
 }
