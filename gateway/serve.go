@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -20,13 +21,16 @@ import (
 // servers are the client-facing listeners: TCP (HTTP/1.1, or HTTPS with
 // HTTP/2) and, with a certificate, UDP for HTTP/3 at the same port.
 type servers struct {
-	ln   net.Listener
-	tcp  *http.Server
-	udp  net.PacketConn // nil without HTTP/3
-	h3   *http3.Server
-	tls  bool // TCP speaks TLS
-	wg   sync.WaitGroup
-	errs chan error
+	ln  net.Listener
+	tcp *http.Server
+	udp net.PacketConn // nil without HTTP/3
+	h3  *http3.Server
+	tls bool // TCP speaks TLS
+	// h3Active counts HTTP/3 requests being served: a graceful stop waits
+	// for these, not for clients to close their connections.
+	h3Active atomic.Int64
+	wg       sync.WaitGroup
+	errs     chan error
 }
 
 // portTries bounds the search for a port free on both TCP and UDP when the
@@ -111,8 +115,13 @@ func listenHTTP(c HTTPConfig, cert *tls.Config, writeTimeout time.Duration, h ht
 		return s.tcp.Serve(framingListener{s.ln})
 	})
 	if withH3 {
+		h3Handler := handler
 		s.h3 = &http3.Server{
-			Handler:        handler,
+			Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s.h3Active.Add(1)
+				defer s.h3Active.Add(-1)
+				h3Handler.ServeHTTP(w, r)
+			}),
 			TLSConfig:      http3.ConfigureTLSConfig(cert.Clone()),
 			MaxHeaderBytes: c.MaxHeaderBytes,
 			IdleTimeout:    c.IdleTimeout,
@@ -151,7 +160,7 @@ func (s *servers) addr() string { return s.ln.Addr().String() }
 func (s *servers) shutdown(ctx context.Context) error {
 	var errs []error
 	if s.h3 != nil {
-		errs = append(errs, s.h3.Shutdown(ctx))
+		errs = append(errs, s.shutdownH3(ctx))
 	}
 	errs = append(errs, s.tcp.Shutdown(ctx))
 	if s.udp != nil {
@@ -159,4 +168,35 @@ func (s *servers) shutdown(ctx context.Context) error {
 	}
 	s.wg.Wait()
 	return errors.Join(errs...)
+}
+
+// h3Poll is how often a stop checks whether HTTP/3 requests are still being
+// served.
+const h3Poll = 5 * time.Millisecond
+
+// shutdownH3 sends GOAWAY and waits until no HTTP/3 request is in flight
+// (or ctx ends), then closes every connection. http3.Server.Shutdown alone
+// waits for clients to close their connections, which a client that went
+// away without closing never does: the stop would last the whole grace
+// period (and leave no time for leaving the cluster).
+func (s *servers) shutdownH3(ctx context.Context) error {
+	hctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- s.h3.Shutdown(hctx) }()
+	t := time.NewTicker(h3Poll)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-done:
+			if errors.Is(err, context.Canceled) && ctx.Err() == nil {
+				return nil // idle connections closed by us, not a timeout
+			}
+			return err
+		case <-t.C:
+			if s.h3Active.Load() == 0 {
+				cancel()
+			}
+		}
+	}
 }

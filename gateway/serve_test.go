@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
@@ -231,4 +232,47 @@ func TestHeaderTooLarge(t *testing.T) {
 		t.Errorf("status %d, want 431", res.StatusCode)
 	}
 	fetch(t, http.DefaultClient, "http://"+s.addr()+"/hello?name=p")
+}
+
+// An HTTP/3 client that vanished without closing its connection must not
+// hold a graceful stop for the whole grace period: the stop waits for
+// requests in flight, not for clients to say goodbye.
+func TestShutdownAfterHTTP3ClientVanished(t *testing.T) {
+	cert, pool := testCert(t)
+	f := newFake("hello", "n1")
+	g, err := newCore("gw", testSettings(), []Route{helloRoute}, f, f, first, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.g = g
+	s, err := listenHTTP(httpConfig(), cert, time.Minute, g.Handler(), g.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	udp, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	qt := &quic.Transport{Conn: udp}
+	tr := &http3.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool},
+		Dial: func(ctx context.Context, addr string, tc *tls.Config, qc *quic.Config) (*quic.Conn, error) {
+			ua, err := net.ResolveUDPAddr("udp", addr)
+			if err != nil {
+				return nil, err
+			}
+			return qt.DialEarly(ctx, ua, tc, qc)
+		},
+	}
+	fetch(t, &http.Client{Transport: tr, Timeout: 10 * time.Second}, "https://"+s.addr()+"/hello?name=p")
+	udp.Close() // the client is gone: nothing answers the server's packets any more
+
+	// Far longer than a stop needs (milliseconds) and shorter than QUIC's
+	// idle timeout (30 s), which was what ended the stop before: it ran
+	// into this deadline and failed with it.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := s.shutdown(ctx); err != nil {
+		t.Fatalf("shutdown: %v", err)
+	}
 }

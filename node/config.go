@@ -359,6 +359,24 @@ func unjoin(err error) []error {
 	return []error{err}
 }
 
+// CheckFiles reports at once every file c names (components, [tls],
+// admin_token_file) that cannot be read, each with the line of path, the
+// config file c was loaded from. A node refuses to start on any of them.
+func (c Config) CheckFiles(path string) error {
+	data, _ := os.ReadFile(path) // for line numbers only
+	files := []tomlconf.NamedFile{{Key: "tls.ca", Path: c.TLS.CA}, {Key: "tls.cert", Path: c.TLS.Cert},
+		{Key: "tls.key", Path: c.TLS.Key}, {Key: "admin_token_file", Path: c.AdminTokenFile}}
+	names := make([]string, 0, len(c.Components))
+	for n := range c.Components {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		files = append(files, tomlconf.NamedFile{Key: "components." + n, Path: c.Components[n]})
+	}
+	return tomlconf.CheckFiles(path, data, files)
+}
+
 // resolve makes the config's file paths relative to dir absolute.
 func (c *Config) resolve(dir string) {
 	abs := func(p string) string {

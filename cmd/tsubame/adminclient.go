@@ -25,17 +25,28 @@ type adminFlags struct {
 	timeout   *time.Duration
 }
 
-// Environment defaults for --ca and --token-file, so a shell session can set
-// them once.
+// Environment defaults for the address, --ca and --token-file flags, so a
+// shell session can set them once for every admin command.
 const (
-	envCA    = "TSUBAME_CA"
-	envToken = "TSUBAME_TOKEN_FILE"
+	envCA      = "TSUBAME_CA"
+	envToken   = "TSUBAME_TOKEN_FILE"
+	envAdmin   = "TSUBAME_ADMIN"   // --admin: a node's admin address
+	envGateway = "TSUBAME_GATEWAY" // --gateway: a gateway's admin address
 )
 
-// addAdminFlags registers the flags; target is "node" or "gateway".
+// addAdminFlags registers the flags every admin command shares; name is the
+// address flag, "admin" (a node) or "gateway", and $TSUBAME_ADMIN or
+// $TSUBAME_GATEWAY overrides its default def.
 func addAdminFlags(fs *flag.FlagSet, name, def, what string, timeout time.Duration) adminFlags {
+	env := envAdmin
+	if name == "gateway" {
+		env = envGateway
+	}
+	if v := os.Getenv(env); v != "" {
+		def = v
+	}
 	return adminFlags{
-		addr:      fs.String(name, def, what+" admin `address` (host:port or https://host:port)"),
+		addr:      fs.String(name, def, what+" admin `address` (host:port or https://host:port; default $"+env+" when set)"),
 		caFile:    fs.String("ca", os.Getenv(envCA), "the cluster CA certificate (`PEM`) the admin API's certificate is checked against (default $"+envCA+")"),
 		tokenFile: fs.String("token-file", os.Getenv(envToken), "`file` holding the admin bearer token (default $"+envToken+")"),
 		timeout:   fs.Duration("timeout", timeout, "give up after this long"),
@@ -82,13 +93,9 @@ func (f adminFlags) client(needToken bool) (*adminClient, error) {
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS13}
 	if *f.caFile != "" {
-		pem, err := os.ReadFile(*f.caFile)
+		pool, err := addCA(x509.NewCertPool(), *f.caFile)
 		if err != nil {
-			return nil, fmt.Errorf("--ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca %s: no PEM certificate in it", *f.caFile)
+			return nil, err
 		}
 		tc.RootCAs = pool
 	}
@@ -197,4 +204,16 @@ func targetQuery(nodes string, all bool) (string, error) {
 		return "?nodes=" + strings.Join(names, ","), nil
 	}
 	return "", nil
+}
+
+// addCA adds the PEM certificates of file (the --ca flag) to pool.
+func addCA(pool *x509.CertPool, file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("--ca: %w", err)
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("--ca %s: no PEM certificate in it", file)
+	}
+	return pool, nil
 }

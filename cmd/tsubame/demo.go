@@ -73,9 +73,9 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
 	if *caOut != "" {
-		fmt.Fprintf(stdout, "  curl --http3-only --cacert %s 'https://%s/hello?name=world'\n", *caOut, addr)
+		fmt.Fprintf(stdout, "  tsubame get --http3 --ca %s 'https://%s/hello?name=world'\n", *caOut, addr)
 	} else {
-		fmt.Fprintf(stdout, "  curl --http3-only -k 'https://%s/hello?name=world'   (or --ca-out FILE to verify)\n", addr)
+		fmt.Fprintf(stdout, "  tsubame get --http3 ... (start with --ca-out FILE to get the CA HTTP/3 clients must trust)\n")
 	}
 	fmt.Fprintf(stdout, "  tsubame status --admin %s\nCtrl-C stops it.\n", d.Nodes[0].AdminAddr())
 

@@ -29,6 +29,9 @@ func startNode(ctx context.Context, config string, log *slog.Logger, stdout io.W
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := c.CheckFiles(config); err != nil {
+		return nil, nil, fmt.Errorf("files the config names cannot be read:\n%w", err)
+	}
 	n, err := node.New(ctx, c, node.Options{Logger: log})
 	if err != nil {
 		return nil, nil, err

@@ -32,6 +32,25 @@ func TestNodeBadConfig(t *testing.T) {
 	}
 }
 
+// Every file the config names that is missing is reported in one go.
+func TestNodeMissingFiles(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "node.toml")
+	cfg := "admin_token_file = \"admin.token\"\n[components]\necho = \"echo.wasm\"\n[tls]\nca = \"ca.pem\"\ncert = \"n.pem\"\nkey = \"n-key.pem\"\n"
+	if err := os.WriteFile(p, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"node", "--config", p}, &out, &errb); code != 1 {
+		t.Fatalf("exit %d, want 1; stderr %s", code, errb.String())
+	}
+	for _, want := range []string{p + ":1: admin_token_file: ", p + ":3: components.echo: ", p + ":5: tls.ca: ", p + ":6: tls.cert: ", p + ":7: tls.key: "} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("stderr does not contain %q:\n%s", want, errb.String())
+		}
+	}
+}
+
 // tsubame status renders a running node's /v1/status.
 func TestStatusTable(t *testing.T) {
 	ca, err := pki.NewCA("test")
@@ -72,6 +91,16 @@ func TestStatusTable(t *testing.T) {
 	out.Reset()
 	if code := run([]string{"status", "--admin", n.AdminAddr(), "--json"}, &out, &errb); code != 0 || !strings.Contains(out.String(), `"name": "alpha"`) {
 		t.Errorf("--json: exit %d, %s", code, out.String())
+	}
+	// The admin API's HTTPS side, checked against the cluster CA, as every
+	// admin command is; --wait --members returns once the node sees itself.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := run([]string{"status", "--admin", n.AdminAddr(), "--ca", caFile, "--wait", "30s", "--members", "1"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "alpha *") {
+		t.Errorf("status over HTTPS: exit %d, %s %s", code, out.String(), errb.String())
 	}
 	if code := run([]string{"status", "--admin", "127.0.0.1:1", "--timeout", "2s"}, &out, &errb); code != 1 {
 		t.Errorf("status of nothing: exit %d, want 1", code)

@@ -21,61 +21,92 @@ func init() {
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame status", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	addr := fs.String("admin", "127.0.0.1:7480", "a node's admin `address` (its `admin` setting)")
+	af := addAdminFlags(fs, "admin", "127.0.0.1:7480", "a node's", 5*time.Second)
 	asJSON := fs.Bool("json", false, "print the raw /v1/status JSON")
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
+	wait := fs.Duration("wait", 0, "keep asking for up to this long while the node does not answer yet, or has fewer than --members live members")
+	members := fs.Int("members", 0, "with --wait: wait until the node sees at least `N` live members (itself included) with fresh load reports")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tsubame status [--admin ADDR] [--json]\n\n"+
+		fmt.Fprintln(stderr, "usage: tsubame status [--admin ADDR] [--ca CA.pem] [--token-file F] [--json] [--wait D [--members N]]\n\n"+
 			"Asks one node for its view of the cluster and prints every live member:\n"+
-			"its components, load, run queue and LPs in and out per second.")
+			"its components, load, run queue and LPs in and out per second. ADDR without a scheme\n"+
+			"is asked over HTTPS when a CA is given (--ca or $"+envCA+"), else over the plain\n"+
+			"HTTP the node serves with admin_plain = true; http:// or https:// choose explicitly.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *timeout <= 0 {
+	if fs.NArg() > 0 || *af.timeout <= 0 || *wait < 0 || *members < 0 {
 		fs.Usage()
 		return 2
 	}
-	url := *addr
-	if !strings.Contains(url, "://") {
-		url = "http://" + url
+	addr := *af.addr
+	if !strings.Contains(addr, "://") && *af.caFile == "" {
+		addr = "http://" + addr // the node's plain status port
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
-	defer cancel()
-	st, raw, err := fetchStatus(ctx, strings.TrimSuffix(url, "/")+"/v1/status")
-	if err != nil {
-		fmt.Fprintln(stderr, "tsubame status:", err)
-		return 1
+	var c *adminClient
+	if strings.HasPrefix(addr, "http://") {
+		c = &adminClient{base: strings.TrimSuffix(addr, "/"), http: &http.Client{}}
+	} else {
+		var err error
+		*af.addr = addr
+		if c, err = af.client(false); err != nil {
+			fmt.Fprintln(stderr, "tsubame status:", err)
+			return 2
+		}
 	}
-	if *asJSON {
-		_, _ = stdout.Write(raw)
+	deadline := time.Now().Add(*wait)
+	for {
+		st, raw, err := fetchStatus(c, *af.timeout)
+		missing := ""
+		if err == nil && *members > 0 {
+			if n := liveMembers(st); n < *members {
+				missing = fmt.Sprintf("%d of %d members live with fresh reports", n, *members)
+			}
+		}
+		if (err != nil || missing != "") && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "tsubame status:", err)
+			return 1
+		}
+		if *asJSON {
+			_, _ = stdout.Write(raw)
+		} else {
+			printStatus(stdout, st)
+		}
+		if missing != "" {
+			fmt.Fprintf(stderr, "tsubame status: only %s after %s\n", missing, *wait)
+			return 1
+		}
 		return 0
 	}
-	printStatus(stdout, st)
-	return 0
 }
 
-func fetchStatus(ctx context.Context, url string) (node.Status, []byte, error) {
+// liveMembers counts the members a status shows with a fresh load report
+// (the node itself always).
+func liveMembers(st node.Status) int {
+	n := 0
+	for _, m := range st.Members {
+		if m.Self || m.Fresh {
+			n++
+		}
+	}
+	return n
+}
+
+func fetchStatus(c *adminClient, timeout time.Duration) (node.Status, []byte, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var raw json.RawMessage
 	var st node.Status
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return st, nil, err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return st, nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return st, nil, fmt.Errorf("read %s: %w", url, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return st, nil, fmt.Errorf("%s: %s", url, resp.Status)
+	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, -1, "", &raw); err != nil {
+		return st, nil, fmt.Errorf("%s: %w", c.base, err)
 	}
 	if err := json.Unmarshal(raw, &st); err != nil {
-		return st, nil, fmt.Errorf("%s: not a status document: %w", url, err)
+		return st, nil, fmt.Errorf("%s: not a status document: %w", c.base, err)
 	}
 	return st, raw, nil
 }

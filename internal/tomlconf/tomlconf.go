@@ -3,14 +3,18 @@
 // line a key is on, so each error can name file:line:key, and the gossip key
 // both put under [membership].
 //
-// It never reads files, fills defaults, or decides whether a value is valid:
-// each loader keeps its own defaults, validation and error messages.
+// It never reads a config file, fills defaults, or decides whether a value is
+// valid: each loader keeps its own defaults, validation and error messages.
+// CheckFiles only opens the files a loaded config names, to report every
+// missing one at once.
 package tomlconf
 
 import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -220,4 +224,39 @@ func SecretKey(b64 string) ([]byte, error) {
 		return nil, fmt.Errorf("%d bytes, want 16, 24 or 32", n)
 	}
 	return k, nil
+}
+
+// NamedFile is a file a config names, under its key ("tls.cert").
+type NamedFile struct{ Key, Path string }
+
+// CheckFiles reports at once every named file that cannot be opened for
+// reading, each as "FILE:LINE: KEY: PATH: why", so an operator fixes a
+// config in one pass rather than one start attempt per missing file. file
+// and data are the config's name and bytes, for the lines; empty paths are
+// skipped (the key is unset).
+func CheckFiles(file string, data []byte, files []NamedFile) error {
+	var errs []error
+	for _, f := range files {
+		if f.Path == "" {
+			continue
+		}
+		fh, err := os.Open(f.Path)
+		if err == nil {
+			st, serr := fh.Stat()
+			fh.Close()
+			if serr == nil && st.IsDir() {
+				err = errors.New("is a directory, not a file")
+			} else {
+				continue
+			}
+		} else if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+			err = pe.Err
+		}
+		where := file
+		if line := KeyLine(data, f.Key, 0); line > 0 {
+			where = fmt.Sprintf("%s:%d", file, line)
+		}
+		errs = append(errs, fmt.Errorf("%s: %s: %s: %w", where, f.Key, f.Path, err))
+	}
+	return errors.Join(errs...)
 }
