@@ -20,21 +20,14 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 )
 
 // binary returns the tsubame binary: $TSUBAME_BIN (make test builds it) or
 // a fresh build into the test's temp dir.
 func binary(t *testing.T) string {
-	t.Helper()
-	if bin := os.Getenv("TSUBAME_BIN"); bin != "" {
-		return bin
-	}
-	bin := filepath.Join(t.TempDir(), "tsubame")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/tsubame-rt/tsubame/cmd/tsubame").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
+	return testutil.Binary(t)
 }
 
 // tsubame runs a short command of the binary and returns its stdout.

@@ -39,6 +39,12 @@ type Options struct {
 	// are dropped with a log line). Nodes are not usually origins; tools
 	// that submit work through a node are.
 	Deliver func(*lp.Process)
+	// Hold, if set, is asked after each step that ran how much longer the
+	// step's worker stays busy; the worker waits that out without using a
+	// core (a stopping node cuts the wait short). It models a node's
+	// capacity on a machine whose cores every node shares (the evaluation
+	// harness, internal/evalharness). nil: steps take what they take.
+	Hold func(component string, took time.Duration) time.Duration
 
 	// wrap, if set, wraps the engine as the runner sees it (benchmarks
 	// shape step times with it).
@@ -154,6 +160,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	var step stepper = hotStepper{n.hot, n.eng}
+	if o.Hold != nil {
+		step = holdStep{step, o.Hold}
+	}
 	if o.wrap != nil {
 		step = o.wrap(step)
 	}

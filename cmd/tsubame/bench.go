@@ -11,13 +11,12 @@ import (
 	"os/signal"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"syscall"
 	"text/tabwriter"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/gateway/demo"
+	"github.com/tsubame-rt/tsubame/internal/democluster"
+	"github.com/tsubame-rt/tsubame/internal/loadgen"
 )
 
 func init() {
@@ -78,14 +77,10 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	var sizes []int
-	for _, s := range strings.Split(*nodesFlag, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 16 {
-			fmt.Fprintf(stderr, "tsubame bench gateway: --nodes %q: want sizes from 1 to 16\n", *nodesFlag)
-			return 2
-		}
-		sizes = append(sizes, n)
+	sizes, err := parseSizes(*nodesFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "tsubame bench gateway: --nodes %q: want sizes from 1 to 16\n", *nodesFlag)
+		return 2
 	}
 	if fs.NArg() > 0 || *duration <= 0 || *duration > time.Minute || *warmup < 0 || *warmup > time.Minute ||
 		*concurrency < 1 || *concurrency > 1024 {
@@ -93,26 +88,28 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	const want = "Hello, bench!"
-	measure := func(label, base string) (demo.LoadResult, bool) {
-		client := demo.NewClient(*concurrency)
+	measure := func(label, base string) (*loadgen.Series, bool) {
+		client := loadgen.NewClient(*concurrency)
 		defer client.CloseIdleConnections()
-		url := base + "/hello?name=bench"
+		do := loadgen.Get(client, base+"/hello?name=bench", want)
+		lc := loadgen.Config{Concurrency: *concurrency, Interval: time.Minute}
 		if *warmup > 0 {
-			demo.Load(ctx, client, url, want, *concurrency, *warmup)
+			_, _ = loadgen.Run(ctx, lc, *warmup, do)
 		}
-		r := demo.Load(ctx, client, url, want, *concurrency, *duration)
-		if ctx.Err() != nil {
-			return r, false
+		lc.Interval = loadgen.DefaultInterval
+		s, err := loadgen.Run(ctx, lc, *duration, do)
+		if err != nil {
+			return s, false
 		}
-		if r.Errors > 0 {
-			fmt.Fprintf(stderr, "%s: %d errors (first: %s)\n", label, r.Errors, r.FirstErr)
+		if _, failed, _ := s.Totals(); failed > 0 {
+			fmt.Fprintf(stderr, "%s: %d errors (first: %s)\n", label, failed, s.FirstErr())
 		}
-		return r, true
+		return s, true
 	}
 
 	type row struct {
 		label string
-		r     demo.LoadResult
+		s     *loadgen.Series
 	}
 	var rows []row
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -120,41 +117,49 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fmt.Fprintln(stderr, "tsubame bench gateway:", err)
 		return 1
 	}
-	plain := &http.Server{Handler: http.HandlerFunc(demo.PlainHello)}
+	plain := &http.Server{Handler: http.HandlerFunc(democluster.PlainHello)}
 	go plain.Serve(ln)
-	r, ok := measure("plain net/http", "http://"+ln.Addr().String())
+	s, ok := measure("plain net/http", "http://"+ln.Addr().String())
 	plain.Close()
 	if !ok {
 		return 1
 	}
-	rows = append(rows, row{"plain net/http", r})
+	rows = append(rows, row{"plain net/http", s})
 	for _, n := range sizes {
 		fmt.Fprintf(stderr, "starting %d node(s)...\n", n)
-		d, err := demo.Start(ctx, demo.Config{Nodes: n, HTTP: "127.0.0.1:0", Workers: *workers})
+		d, err := democluster.Start(ctx, democluster.Config{Nodes: n, HTTP: "127.0.0.1:0", Workers: *workers})
 		if err != nil {
 			fmt.Fprintln(stderr, "tsubame bench gateway:", err)
 			return 1
 		}
 		label := fmt.Sprintf("gateway, %d node(s)", n)
-		r, ok := measure(label, d.URL())
+		s, ok := measure(label, d.URL())
 		sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 		_ = d.Shutdown(sctx)
 		cancel()
 		if !ok {
 			return 1
 		}
-		rows = append(rows, row{label, r})
+		rows = append(rows, row{label, s})
 	}
 
 	fmt.Fprintf(stdout, "GET /hello, %d concurrent clients, %s each (after %s warm-up), GOMAXPROCS %d\n",
 		*concurrency, *duration, *warmup, runtime.GOMAXPROCS(0))
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "target\trequests/s\tp50\tp99\terrors\tthroughput vs plain\tp99 vs plain\t")
-	base := rows[0].r
-	for _, x := range rows {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.3f\t%.1fx\t\n", x.label, x.r.PerSecond(),
-			x.r.P50.Round(time.Microsecond), x.r.P99.Round(time.Microsecond), x.r.Errors,
-			x.r.PerSecond()/base.PerSecond(), float64(x.r.P99)/float64(base.P99))
+	var baseRate float64
+	var baseP99 time.Duration
+	for i, x := range rows {
+		ok, failed, _ := x.s.Totals()
+		rate := float64(ok) / x.s.End().Seconds()
+		lat := x.s.Latencies()
+		p50, p99 := loadgen.Percentile(lat, 50), loadgen.Percentile(lat, 99)
+		if i == 0 {
+			baseRate, baseP99 = rate, p99
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%.3f\t%.1fx\t\n", x.label, rate,
+			p50.Round(time.Microsecond), p99.Round(time.Microsecond), failed,
+			rate/baseRate, float64(p99)/float64(baseP99))
 	}
 	tw.Flush()
 	return 0

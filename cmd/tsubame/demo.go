@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/tsubame-rt/tsubame/gateway/demo"
+	"github.com/tsubame-rt/tsubame/internal/democluster"
 )
 
 func init() {
@@ -50,7 +50,7 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log = textLogger(stderr, true)
 	}
 	fmt.Fprintf(stdout, "Starting %d nodes and a gateway (compiling the components takes a few seconds)...\n", *nodes)
-	d, err := demo.Start(ctx, demo.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log})
+	d, err := democluster.Start(ctx, democluster.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log})
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame demo:", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -69,7 +69,7 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	_, port, _ := net.SplitHostPort(addr)
 	fmt.Fprintf(stdout, "Tsubame demo: %d nodes, gateway at %s (HTTP/1.1 on TCP, HTTP/3 on UDP port %s)\n", *nodes, d.URL(), port)
 	for i, n := range d.Nodes {
-		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), demo.Placement(i, *nodes))
+		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), democluster.Placement(i, *nodes))
 	}
 	fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
 	if *caOut != "" {

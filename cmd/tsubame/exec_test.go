@@ -2,11 +2,12 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 )
 
 func td(name string) string { return filepath.Join("..", "..", "testdata", name+".wasm") }
@@ -35,13 +36,7 @@ func TestExecHelloWorld(t *testing.T) {
 
 // TestExecBinary runs the built binary ($TSUBAME_BIN, or one built here).
 func TestExecBinary(t *testing.T) {
-	bin := os.Getenv("TSUBAME_BIN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "tsubame")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := testutil.Binary(t)
 	cmd := exec.Command(bin, "exec", "-m", td("hello"), "-m", td("greet"), "hello", "say", "world")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

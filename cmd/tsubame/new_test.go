@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/testutil"
+
 	"github.com/tsubame-rt/tsubame/internal/scaffold"
 )
 
@@ -51,13 +53,7 @@ func TestNewScaffoldsBuildAndRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	bin := os.Getenv("TSUBAME_BIN")
-	if bin == "" {
-		bin = filepath.Join(t.TempDir(), "tsubame")
-		if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("go build: %v\n%s", err, out)
-		}
-	}
+	bin := testutil.Binary(t)
 	require := os.Getenv("TSUBAME_REQUIRE_TOOLCHAINS") == "1"
 	for _, lang := range scaffold.Languages {
 		t.Run(lang, func(t *testing.T) {

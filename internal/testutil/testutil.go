@@ -4,6 +4,9 @@
 package testutil
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -29,4 +32,19 @@ func waitFor(t testing.TB, what string, cond func() bool, patience time.Duration
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// Binary returns the tsubame binary: $TSUBAME_BIN (make test builds it),
+// or a fresh `go build` into the test's temp dir.
+func Binary(t testing.TB) string {
+	t.Helper()
+	if bin := os.Getenv("TSUBAME_BIN"); bin != "" {
+		return bin
+	}
+	bin := filepath.Join(t.TempDir(), "tsubame")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/tsubame-rt/tsubame/cmd/tsubame").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }

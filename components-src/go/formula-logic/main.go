@@ -6,19 +6,12 @@
 // image (package render). A formula it cannot evaluate fails with 400,
 // naming the problem. It keeps nothing between requests.
 //
-// After each render it logs, at debug level, how long the render took;
-// `tsubame bench paper-*` reads that line to model a node's capacity
-// (docs/evaluation.md). Nothing else depends on it.
-//
 // Build (scripts/components/go.sh does this for every Go component):
 //
 //	GOOS=wasip1 GOARCH=wasm go build -buildmode=c-shared -trimpath -buildvcs=false -o testdata/formula-logic.wasm ./components-src/go/formula-logic
 package main
 
 import (
-	"strconv"
-	"time"
-
 	tsubame "github.com/tsubame-rt/tsubame/abi/go"
 	"github.com/tsubame-rt/tsubame/components-src/go/formula-logic/render"
 )
@@ -26,13 +19,10 @@ import (
 func init() { tsubame.Handle("render", renderStep) }
 
 func renderStep(c *tsubame.Ctx) tsubame.Outcome {
-	start := time.Now()
 	img, err := render.Render(string(c.Input()))
 	if err != nil {
 		return c.Fail(400, err.Error())
 	}
-	tsubame.Log(tsubame.LogDebug, "rendered "+strconv.Itoa(len(c.Input()))+" bytes in "+
-		strconv.FormatInt(int64(time.Since(start)), 10)+" ns")
 	return c.Reply(img)
 }
 

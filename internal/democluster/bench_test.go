@@ -1,13 +1,13 @@
-package demo
+package democluster
 
 import (
 	"context"
 	"net"
 	"net/http"
-	"runtime"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/loadgen"
 )
 
 // BenchmarkHello measures GET /hello?name=bench end to end: through the
@@ -16,7 +16,7 @@ import (
 // net/http handler doing the same string work, in the same run. It reports
 // requests/s and the p99 latency of the run.
 //
-//	go test -run '^$' -bench Hello -benchtime 5s ./gateway/demo
+//	go test -run '^$' -bench Hello -benchtime 5000x ./internal/democluster
 func BenchmarkHello(b *testing.B) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -41,38 +41,27 @@ func BenchmarkHello(b *testing.B) {
 	}
 }
 
-// benchConcurrency is the number of clients: b.SetParallelism multiplies
-// GOMAXPROCS, so the figure is comparable across machines only per core.
+// benchConcurrency is the number of closed-loop clients.
 const benchConcurrency = 16
 
 func benchHello(b *testing.B, base string) {
-	client := NewClient(benchConcurrency * 4)
+	client := loadgen.NewClient(benchConcurrency)
 	defer client.CloseIdleConnections()
-	url, want := base+"/hello?name=bench", "Hello, bench!"
-	if err := fetch(context.Background(), client, url, want); err != nil {
-		b.Fatal(err)
+	do := loadgen.Get(client, base+"/hello?name=bench", "Hello, bench!")
+	if r := do(context.Background(), 0); r.Err != "" {
+		b.Fatal(r.Err)
 	}
-	var mu sync.Mutex
-	var all []time.Duration
-	b.SetParallelism(max(1, benchConcurrency/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
 	start := time.Now()
-	b.RunParallel(func(pb *testing.PB) {
-		lat := make([]time.Duration, 0, 1024)
-		for pb.Next() {
-			t0 := time.Now()
-			if err := fetch(context.Background(), client, url, want); err != nil {
-				b.Error(err)
-				return
-			}
-			lat = append(lat, time.Since(t0))
-		}
-		mu.Lock()
-		all = append(all, lat...)
-		mu.Unlock()
-	})
+	s, err := loadgen.Run(context.Background(), loadgen.Config{Concurrency: benchConcurrency, Requests: b.N, Interval: time.Minute}, 0, do)
 	elapsed := time.Since(start)
 	b.StopTimer()
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-	b.ReportMetric(float64(Percentile(all, 99).Microseconds()), "p99-µs")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, failed, _ := s.Totals(); failed > 0 {
+		b.Fatalf("%d requests failed (first: %s)", failed, s.FirstErr())
+	}
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(loadgen.Percentile(s.Latencies(), 99).Microseconds()), "p99-µs")
 }

@@ -1,18 +1,21 @@
-// Package demo starts a whole Tsubame cluster inside one process: an
-// in-memory CA, N nodes holding the demo components (hello and greet) and a
-// gateway, all on loopback. It backs `tsubame demo`, `tsubame bench gateway`
-// and tests that want a real cluster without files.
+// Package democluster starts a whole Tsubame cluster inside one process:
+// an in-memory CA, N nodes holding an app's components (by default the demo
+// app, hello and greet) and a gateway, all on loopback. It backs `tsubame
+// demo`, `tsubame bench`, the evaluation harness (internal/evalharness) and
+// tests that want a real cluster without files.
 //
 // It never writes files and never listens beyond 127.0.0.1.
-package demo
+package democluster
 
 import (
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"slices"
 	"sync"
 	"time"
@@ -39,6 +42,9 @@ type Config struct {
 	// AttemptTimeout is the gateway's dispatch.attempt_timeout, how long it
 	// waits before resending a request (0: the gateway's default).
 	AttemptTimeout time.Duration
+	// Hold is every node's node.Options.Hold: a modelled capacity (nil:
+	// none).
+	Hold func(component string, took time.Duration) time.Duration
 }
 
 // App is what a cluster serves: modules, which node holds which, routes.
@@ -93,7 +99,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		c.Nodes = 3
 	}
 	if c.Nodes < 1 || c.Nodes > 64 {
-		return nil, fmt.Errorf("demo: %d nodes, want 1 to 64", c.Nodes)
+		return nil, fmt.Errorf("democluster: %d nodes, want 1 to 64", c.Nodes)
 	}
 	if c.HTTP == "" {
 		c.HTTP = "127.0.0.1:8080"
@@ -108,7 +114,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	// Fail before starting nodes when the address is taken: the common
 	// mistake, and the one the user fixes with --http.
 	if ln, err := net.Listen("tcp", c.HTTP); err != nil {
-		return nil, fmt.Errorf("demo: gateway address %s: %w", c.HTTP, err)
+		return nil, fmt.Errorf("democluster: gateway address %s: %w", c.HTTP, err)
 	} else {
 		ln.Close()
 	}
@@ -119,7 +125,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		}
 	}()
 	if d.ca, err = pki.NewCA("tsubame-demo-ca"); err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	// The first node is everyone's seed; the others start in parallel, since
 	// compiling the modules dominates start-up.
@@ -153,15 +159,15 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}
 	clusterTLS, err := d.ca.IssueTLS("gateway")
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	certPEM, keyPEM, err := d.ca.Issue("gateway", "127.0.0.1")
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	d.Gateway, err = gateway.New(ctx, gc, gateway.Options{
 		ClusterTLS: clusterTLS,
@@ -169,7 +175,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		Logger:     log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	if err := d.waitReady(ctx); err != nil {
 		return nil, err
@@ -182,7 +188,7 @@ func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []
 	name := fmt.Sprintf("node-%d", i+1)
 	tlsConf, err := d.ca.IssueTLS(name)
 	if err != nil {
-		return nil, fmt.Errorf("demo: %w", err)
+		return nil, fmt.Errorf("democluster: %w", err)
 	}
 	nc := node.DefaultConfig()
 	nc.Name = name
@@ -193,9 +199,9 @@ func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log})
+	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold})
 	if err != nil {
-		return nil, fmt.Errorf("demo: start %s: %w", name, err)
+		return nil, fmt.Errorf("democluster: start %s: %w", name, err)
 	}
 	return nd, nil
 }
@@ -237,7 +243,7 @@ func (d *Cluster) waitReady(ctx context.Context) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("demo: not ready after %s: %s", readyTimeout, missing)
+			return fmt.Errorf("democluster: not ready after %s: %s", readyTimeout, missing)
 		}
 		select {
 		case <-ctx.Done():
@@ -306,4 +312,11 @@ func (d *Cluster) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = d.Shutdown(ctx)
+}
+
+// PlainHello is the baseline the demo app is measured against: its string
+// work ("Hello, " + name + "!") in a plain net/http handler.
+func PlainHello(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, "Hello, "+r.URL.Query().Get("name")+"!")
 }
