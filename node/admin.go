@@ -9,52 +9,9 @@ import (
 	"sort"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 )
-
-// Status is the body of GET /v1/status: this node and its view of every live
-// member. `tsubame status` renders it.
-type Status struct {
-	Node string    `json:"node"`
-	Time time.Time `json:"time"`
-	// Members lists this node first, then the others by name.
-	Members []MemberStatus `json:"members"`
-	// Autogrow lists the auto-grow actions this node took, oldest first.
-	Autogrow []AutogrowEvent `json:"autogrow,omitempty"`
-}
-
-// MemberStatus is one member as the answering node sees it.
-type MemberStatus struct {
-	Name       string            `json:"name"`
-	Self       bool              `json:"self,omitempty"`
-	Gateway    bool              `json:"gateway,omitempty"`
-	QUIC       string            `json:"quic"`
-	Components []ComponentStatus `json:"components"`
-	Load       float64           `json:"load"`
-	Queue      int               `json:"queue"`
-	Workers    int               `json:"workers"`
-	InPerSec   float64           `json:"in_per_sec"`
-	OutPerSec  float64           `json:"out_per_sec"`
-	// ReportAgeMS is how old the member's last load report is; Fresh says
-	// whether it is recent enough for the scheduler to pick the member.
-	ReportAgeMS int64 `json:"report_age_ms"`
-	Fresh       bool  `json:"fresh"`
-	// Running and SentTo are only known for the answering node: steps
-	// running now, and LPs it has sent to each peer since it started.
-	Running int               `json:"running,omitempty"`
-	SentTo  map[string]uint64 `json:"sent_to,omitempty"`
-}
-
-// ComponentStatus is a component and the short hash of its module, and, when
-// the member says, how it got it: Source "config", "upload", "peer" or
-// "auto" (auto-grow), and when.
-type ComponentStatus struct {
-	Name        string     `json:"name"`
-	Hash        string     `json:"hash"`
-	Source      string     `json:"source,omitempty"`
-	Auto        bool       `json:"auto,omitempty"`
-	InstalledAt *time.Time `json:"installed_at,omitempty"`
-}
 
 type admin struct {
 	srv  *http.Server
@@ -105,10 +62,10 @@ func startAdmin(addr string, n *Node) (*admin, error) {
 }
 
 // Status returns what GET /v1/status serves.
-func (n *Node) Status() Status {
+func (n *Node) Status() adminapi.Status {
 	now := time.Now()
 	self := n.localMeta()
-	st := Status{Node: n.cfg.Name, Time: now}
+	st := adminapi.Status{Node: n.cfg.Name, Time: now}
 	me := memberStatus(cluster.Peer{Name: n.cfg.Name, Meta: self, Updated: now}, now, n.cfg.Scheduler.StaleAfter)
 	me.Self = true
 	me.Components = componentStatus(n.Components()) // also while draining
@@ -122,8 +79,8 @@ func (n *Node) Status() Status {
 	return st
 }
 
-func memberStatus(p cluster.Peer, now time.Time, stale time.Duration) MemberStatus {
-	m := MemberStatus{
+func memberStatus(p cluster.Peer, now time.Time, stale time.Duration) adminapi.MemberStatus {
+	m := adminapi.MemberStatus{
 		Name: p.Name, Gateway: p.Meta.Gateway, QUIC: p.Meta.QUIC,
 		Components: componentStatus(p.Meta.Components),
 		Load:       p.Meta.Load, Queue: p.Meta.Queue, Workers: p.Meta.Workers,
@@ -137,10 +94,10 @@ func memberStatus(p cluster.Peer, now time.Time, stale time.Duration) MemberStat
 	return m
 }
 
-func componentStatus(cs []cluster.Component) []ComponentStatus {
-	out := make([]ComponentStatus, 0, len(cs))
+func componentStatus(cs []cluster.Component) []adminapi.ComponentStatus {
+	out := make([]adminapi.ComponentStatus, 0, len(cs))
 	for _, c := range cs {
-		out = append(out, ComponentStatus{Name: c.Name, Hash: c.Hash.Short()})
+		out = append(out, adminapi.ComponentStatus{Name: c.Name, Hash: c.Hash.Short()})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

@@ -32,76 +32,13 @@ import (
 // admin_token_file; without one configured they are off. The same port also
 // answers plain HTTP, for /healthz and /v1/status only (admin_plain).
 
-// ComponentInfo is one component a node holds, as GET /v1/components shows
-// it.
-type ComponentInfo struct {
-	Name string `json:"name"`
-	// Hash is the module's SHA-256; Version its first 12 hex digits.
-	Hash    string `json:"hash"`
-	Version string `json:"version"`
-	Size    int    `json:"size"`
-	// Source is how it got here: "config", "upload", "peer" or "auto".
-	Source      string     `json:"source"`
-	Auto        bool       `json:"auto,omitempty"`
-	By          string     `json:"by,omitempty"`
-	InstalledAt *time.Time `json:"installed_at,omitempty"`
-	// Kinds counts the steps run here per request kind since the node
-	// started (at most 32 kinds).
-	Kinds map[string]uint64 `json:"kinds"`
-	Steps uint64            `json:"steps"`
-	// StepsPerSec and Load cover the last second: Load is the share of the
-	// node's worker time its steps took (0 to 1).
-	StepsPerSec float64    `json:"steps_per_sec"`
-	Load        float64    `json:"load"`
-	Queued      int        `json:"queued"`
-	LastStep    *time.Time `json:"last_step,omitempty"`
-}
-
-// RetainedVersion is a module version kept although no component runs it
-// here, for LPs whose continuations it saved.
-type RetainedVersion struct {
-	Hash      string    `json:"hash"`
-	KeepUntil time.Time `json:"keep_until"`
-	Queued    int       `json:"queued"` // LPs in the run queue that need it
-}
-
-// ComponentsReport is one node's answer: its components and retained
-// versions.
-type ComponentsReport struct {
-	Node       string            `json:"node"`
-	Components []ComponentInfo   `json:"components"`
-	Retained   []RetainedVersion `json:"retained,omitempty"`
-}
-
-// ComponentsList is the body of GET /v1/components.
-type ComponentsList struct {
-	Nodes []ComponentsReport `json:"nodes"`
-	// Errors names the nodes that did not answer (with ?all=1).
-	Errors map[string]string `json:"errors,omitempty"`
-}
-
-// InstallResponse is the body of PUT and DELETE /v1/components/{name}.
-type InstallResponse struct {
-	Name    string          `json:"name"`
-	Hash    string          `json:"hash,omitempty"`
-	Size    int             `json:"size,omitempty"`
-	Results []InstallResult `json:"results"`
-}
-
-// apiError is every error body of the admin API.
-type apiError struct {
-	Error string `json:"error"`
-	// Rule names the validation rule a refused module broke.
-	Rule string `json:"rule,omitempty"`
-}
-
 var writeJSON = adminapi.WriteJSON
 
 // adminGate keeps plain HTTP to the endpoints that may be read without TLS.
 func (n *Node) adminGate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil && !(n.cfg.AdminPlain && r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/v1/status")) {
-			writeJSON(w, http.StatusForbidden, apiError{Error: "this endpoint needs HTTPS: use https://" + r.Host +
+			writeJSON(w, http.StatusForbidden, adminapi.Error{Error: "this endpoint needs HTTPS: use https://" + r.Host +
 				" and verify the node's certificate against the cluster CA (tsubame: --ca)"})
 			return
 		}
@@ -126,7 +63,7 @@ func (h *hot) auth(next http.HandlerFunc) http.HandlerFunc {
 			if status == http.StatusUnauthorized {
 				w.Header().Set("WWW-Authenticate", adminapi.Challenge)
 			}
-			writeJSON(w, status, apiError{Error: why})
+			writeJSON(w, status, adminapi.Error{Error: why})
 		}
 		if h.token == nil {
 			refuse(http.StatusForbidden, "the module endpoints are off: this node has no admin_token_file")
@@ -162,12 +99,12 @@ func (h *hot) targetsOf(r *http.Request) ([]string, error) {
 func (h *hot) handleInstall(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !abi.ValidName(name) {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: fmt.Sprintf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: fmt.Sprintf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)})
 		return
 	}
 	targets, err := h.targetsOf(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: err.Error()})
 		return
 	}
 	rc := http.NewResponseController(w)
@@ -175,7 +112,7 @@ func (h *hot) handleInstall(w http.ResponseWriter, r *http.Request) {
 	_ = rc.SetWriteDeadline(time.Now().Add(uploadTime))
 	tooLarge := func(n int64) {
 		h.n.log.Warn("module refused", "component", name, "rule", "size", "bytes", n, "max", h.maxBytes, "remote", r.RemoteAddr)
-		writeJSON(w, http.StatusRequestEntityTooLarge, apiError{Rule: "size",
+		writeJSON(w, http.StatusRequestEntityTooLarge, adminapi.Error{Rule: "size",
 			Error: fmt.Sprintf("module refused (size): %d bytes exceeds modules.max_bytes (%d)", n, h.maxBytes)})
 	}
 	if r.ContentLength > int64(h.maxBytes) {
@@ -189,10 +126,10 @@ func (h *hot) handleInstall(w http.ResponseWriter, r *http.Request) {
 		tooLarge(mbe.Limit + 1)
 		return
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "reading the module: " + err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: "reading the module: " + err.Error()})
 		return
 	case len(wasm) == 0:
-		writeJSON(w, http.StatusBadRequest, apiError{Error: "empty body: send the module's bytes"})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: "empty body: send the module's bytes"})
 		return
 	}
 	hash, results, err := h.upload(r.Context(), name, wasm, targets)
@@ -200,30 +137,30 @@ func (h *hot) handleInstall(w http.ResponseWriter, r *http.Request) {
 		var me *wasmhost.ModuleError
 		if errors.As(err, &me) {
 			h.n.log.Warn("module refused", "component", name, "rule", me.Rule, "err", me.Err, "remote", r.RemoteAddr)
-			writeJSON(w, http.StatusUnprocessableEntity, apiError{Error: err.Error(), Rule: me.Rule})
+			writeJSON(w, http.StatusUnprocessableEntity, adminapi.Error{Error: err.Error(), Rule: me.Rule})
 			return
 		}
-		writeJSON(w, http.StatusInternalServerError, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusInternalServerError, adminapi.Error{Error: err.Error()})
 		return
 	}
 	h.n.log.Info("module uploaded", "component", name, "hash", hash.Short(), "bytes", len(wasm), "targets", targets, "remote", r.RemoteAddr)
-	writeJSON(w, resultStatus(results), InstallResponse{Name: name, Hash: hash.String(), Size: len(wasm), Results: results})
+	writeJSON(w, resultStatus(results), adminapi.InstallResponse{Name: name, Hash: hash.String(), Size: len(wasm), Results: results})
 }
 
 func (h *hot) handleRemove(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	targets, err := h.targetsOf(r)
 	if err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{Error: err.Error()})
+		writeJSON(w, http.StatusBadRequest, adminapi.Error{Error: err.Error()})
 		return
 	}
 	results := h.spread(r.Context(), targets, name, nil, installSource{})
-	writeJSON(w, resultStatus(results), InstallResponse{Name: name, Results: results})
+	writeJSON(w, resultStatus(results), adminapi.InstallResponse{Name: name, Results: results})
 }
 
 // resultStatus is 200 when every node succeeded, 404 when none held the
 // component to remove, 502 otherwise.
-func resultStatus(results []InstallResult) int {
+func resultStatus(results []adminapi.InstallResult) int {
 	failed, missing := 0, 0
 	for _, res := range results {
 		if !res.OK {
@@ -246,7 +183,7 @@ func resultStatus(results []InstallResult) int {
 const listTimeout = 2 * time.Second
 
 func (h *hot) handleList(w http.ResponseWriter, r *http.Request) {
-	out := ComponentsList{Nodes: []ComponentsReport{h.components()}}
+	out := adminapi.ComponentsList{Nodes: []adminapi.ComponentsReport{h.components()}}
 	if q := r.URL.Query().Get("all"); q == "1" || q == "true" {
 		reps, errs := h.peerComponents(r.Context(), listTimeout)
 		out.Nodes = append(out.Nodes, reps...)
@@ -258,10 +195,10 @@ func (h *hot) handleList(w http.ResponseWriter, r *http.Request) {
 }
 
 // peerComponents asks every live node for its components, in parallel.
-func (h *hot) peerComponents(ctx context.Context, timeout time.Duration) ([]ComponentsReport, map[string]string) {
+func (h *hot) peerComponents(ctx context.Context, timeout time.Duration) ([]adminapi.ComponentsReport, map[string]string) {
 	var (
 		mu   sync.Mutex
-		reps []ComponentsReport
+		reps []adminapi.ComponentsReport
 		errs = map[string]string{}
 		wg   sync.WaitGroup
 	)
@@ -275,7 +212,7 @@ func (h *hot) peerComponents(ctx context.Context, timeout time.Duration) ([]Comp
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
 			b, err := h.n.tr.Request(ctx, m.Meta.QUIC, transport.RequestComponents, nil, 4<<20)
-			var rep ComponentsReport
+			var rep adminapi.ComponentsReport
 			if err == nil {
 				err = json.Unmarshal(b, &rep)
 			}
@@ -294,7 +231,7 @@ func (h *hot) peerComponents(ctx context.Context, timeout time.Duration) ([]Comp
 }
 
 // components reports what this node holds and the versions it retains.
-func (h *hot) components() ComponentsReport {
+func (h *hot) components() adminapi.ComponentsReport {
 	byTarget, refs := h.queued()
 	h.mu.Lock()
 	pin := h.pinned()
@@ -305,9 +242,9 @@ func (h *hot) components() ComponentsReport {
 		}
 	}
 	h.mu.Unlock()
-	rep := ComponentsReport{Node: h.n.cfg.Name, Components: []ComponentInfo{}}
+	rep := adminapi.ComponentsReport{Node: h.n.cfg.Name, Components: []adminapi.ComponentInfo{}}
 	for _, c := range h.n.eng.Components() {
-		info := ComponentInfo{Name: c.Name, Hash: c.Hash.String(), Version: c.Hash.Short(), Size: c.Size,
+		info := adminapi.ComponentInfo{Name: c.Name, Hash: c.Hash.String(), Version: c.Hash.Short(), Size: c.Size,
 			Source: sourceConfig, Kinds: map[string]uint64{}, Queued: byTarget[c.Name]}
 		if o, ok := manifest[c.Name]; ok {
 			at := o.at
@@ -331,7 +268,7 @@ func (h *hot) components() ComponentsReport {
 		if pin[hash] {
 			continue
 		}
-		rep.Retained = append(rep.Retained, RetainedVersion{Hash: hash.String(),
+		rep.Retained = append(rep.Retained, adminapi.RetainedVersion{Hash: hash.String(),
 			KeepUntil: time.Unix(0, h.vers.untilOf(hash)).UTC(), Queued: refs[hash]})
 	}
 	sort.Slice(rep.Retained, func(i, j int) bool { return rep.Retained[i].Hash < rep.Retained[j].Hash })
@@ -353,12 +290,12 @@ const statusBudget = 300 * time.Millisecond
 // annotateStatus adds to st how each member got its components (auto-grow
 // installs and when) and the auto-installs this node decided. A member that
 // does not answer within statusBudget is shown without it.
-func (h *hot) annotateStatus(st *Status) {
+func (h *hot) annotateStatus(st *adminapi.Status) {
 	if h == nil || len(st.Members) == 0 {
 		return
 	}
 	st.Autogrow = h.grow.history()
-	byNode := map[string]ComponentsReport{h.n.cfg.Name: h.components()}
+	byNode := map[string]adminapi.ComponentsReport{h.n.cfg.Name: h.components()}
 	for _, rep := range h.peerReports() {
 		byNode[rep.Node] = rep
 	}
@@ -384,7 +321,7 @@ const statusCacheFor = 500 * time.Millisecond
 
 // peerReports returns the peers' component reports for status, asking
 // them at most once per statusCacheFor.
-func (h *hot) peerReports() []ComponentsReport {
+func (h *hot) peerReports() []adminapi.ComponentsReport {
 	if h.n.cl == nil || h.n.tr == nil {
 		return nil
 	}

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 )
 
@@ -32,17 +33,6 @@ import (
 // CPU): saturated is at least high in 80% of the window's samples, idle is
 // at most low on average, so a momentary dip or spike decides nothing.
 
-// AutogrowEvent is an auto-grow action, as /v1/status shows it: an install
-// this node decided, or an idle auto-installed component it removed.
-type AutogrowEvent struct {
-	Action    string    `json:"action"` // "install" or "remove"
-	Component string    `json:"component"`
-	Node      string    `json:"node"` // where it was installed or removed
-	At        time.Time `json:"at"`
-	Millis    int64     `json:"ms"`
-	Error     string    `json:"error,omitempty"`
-}
-
 // maxEvents bounds the auto-grow history a node keeps.
 const maxEvents = 32
 
@@ -54,7 +44,7 @@ type autogrow struct {
 	cooldown map[string]time.Time    // component -> no decision before
 	recent   []time.Time             // decisions within the last minute
 	busy     map[string]bool         // component -> an install is in flight
-	events   []AutogrowEvent
+	events   []adminapi.AutogrowEvent
 }
 
 type loadSample struct {
@@ -257,7 +247,7 @@ func (g *autogrow) install(h *hot, d decision) {
 		"hash", d.component.Hash.Short(), "target", d.target, "holders", d.holders)
 	start := time.Now()
 	_, err := h.order(h.ctx, d.target, d.component.Name, &d.component.Hash, installSource{source: sourceAuto})
-	ev := AutogrowEvent{Action: "install", Component: d.component.Name, Node: d.target, At: start.UTC(), Millis: time.Since(start).Milliseconds()}
+	ev := adminapi.AutogrowEvent{Action: "install", Component: d.component.Name, Node: d.target, At: start.UTC(), Millis: time.Since(start).Milliseconds()}
 	if err != nil {
 		ev.Error = err.Error()
 		h.n.log.Warn("auto-grow install failed", "component", d.component.Name, "target", d.target, "err", err)
@@ -269,7 +259,7 @@ func (g *autogrow) install(h *hot, d decision) {
 }
 
 // record keeps ev in the bounded history. The caller holds g.mu.
-func (g *autogrow) record(ev AutogrowEvent) {
+func (g *autogrow) record(ev adminapi.AutogrowEvent) {
 	if len(g.events) == maxEvents {
 		g.events = append(g.events[:0], g.events[1:]...)
 	}
@@ -277,7 +267,7 @@ func (g *autogrow) record(ev AutogrowEvent) {
 }
 
 // history returns the recorded auto-grow actions, oldest first.
-func (g *autogrow) history() []AutogrowEvent {
+func (g *autogrow) history() []adminapi.AutogrowEvent {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return slices.Clone(g.events)
@@ -311,7 +301,7 @@ func (g *autogrow) removeIdle(h *hot, now time.Time) {
 		}
 		start := time.Now()
 		_, err := h.removeLocal(name)
-		ev := AutogrowEvent{Action: "remove", Component: name, Node: h.n.cfg.Name, At: start.UTC(), Millis: time.Since(start).Milliseconds()}
+		ev := adminapi.AutogrowEvent{Action: "remove", Component: name, Node: h.n.cfg.Name, At: start.UTC(), Millis: time.Since(start).Milliseconds()}
 		if err != nil {
 			ev.Error = err.Error()
 		} else {

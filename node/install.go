@@ -52,7 +52,7 @@ type hot struct {
 
 	statusMu   sync.Mutex // peerReports' cache
 	statusAt   time.Time
-	statusReps []ComponentsReport
+	statusReps []adminapi.ComponentsReport
 
 	ctx    context.Context // ends when the node stops
 	cancel context.CancelFunc
@@ -216,23 +216,12 @@ type installSource struct {
 	by     string // the member that ordered it ("" for an upload here)
 }
 
-// InstallResult is one node's outcome of an install or removal.
-type InstallResult struct {
-	Node        string `json:"node"`
-	OK          bool   `json:"ok"`
-	Error       string `json:"error,omitempty"`
-	Hash        string `json:"hash,omitempty"`
-	FetchedFrom string `json:"fetched_from,omitempty"`
-	Millis      int64  `json:"ms"`
-	Removed     bool   `json:"removed,omitempty"`
-}
-
 // installLocal makes module hash the current version of component name on
 // this node, fetching the bytes from a peer (prefer first) if the node lacks
 // them. Anything that fails leaves the node as it was.
-func (h *hot) installLocal(ctx context.Context, name string, hash lp.Hash, o installSource, prefer string) (InstallResult, error) {
+func (h *hot) installLocal(ctx context.Context, name string, hash lp.Hash, o installSource, prefer string) (adminapi.InstallResult, error) {
 	start := time.Now()
-	res := InstallResult{Node: h.n.cfg.Name, Hash: hash.String()}
+	res := adminapi.InstallResult{Node: h.n.cfg.Name, Hash: hash.String()}
 	if !abi.ValidName(name) {
 		return res, fmt.Errorf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)
 	}
@@ -311,9 +300,9 @@ func (h *hot) changed() {
 }
 
 // removeLocal uninstalls component name here.
-func (h *hot) removeLocal(name string) (InstallResult, error) {
+func (h *hot) removeLocal(name string) (adminapi.InstallResult, error) {
 	start := time.Now()
-	res := InstallResult{Node: h.n.cfg.Name}
+	res := adminapi.InstallResult{Node: h.n.cfg.Name}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev, held := h.current(name)
@@ -385,14 +374,14 @@ type removeOrder struct {
 
 // spread installs (hash != nil) or removes component name on each target,
 // this node directly and peers by order over QUIC, in parallel.
-func (h *hot) spread(ctx context.Context, targets []string, name string, hash *lp.Hash, o installSource) []InstallResult {
-	out := make([]InstallResult, len(targets))
+func (h *hot) spread(ctx context.Context, targets []string, name string, hash *lp.Hash, o installSource) []adminapi.InstallResult {
+	out := make([]adminapi.InstallResult, len(targets))
 	var wg sync.WaitGroup
 	for i, target := range targets {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var res InstallResult
+			var res adminapi.InstallResult
 			var err error
 			switch {
 			case target == h.n.cfg.Name && hash != nil:
@@ -415,8 +404,8 @@ func (h *hot) spread(ctx context.Context, targets []string, name string, hash *l
 }
 
 // order sends an install or remove order to peer and waits for its result.
-func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o installSource) (InstallResult, error) {
-	res := InstallResult{Node: peer}
+func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o installSource) (adminapi.InstallResult, error) {
+	res := adminapi.InstallResult{Node: peer}
 	p, ok := h.n.cl.Peer(peer)
 	if !ok {
 		return res, fmt.Errorf("no live member is named %q", peer)
@@ -497,7 +486,7 @@ func (h *hot) HandleRequest(ctx context.Context, from string, kind transport.Req
 
 // upload validates wasm, keeps it in the store and installs it as component
 // name on targets. A module that breaks a rule changes nothing anywhere.
-func (h *hot) upload(ctx context.Context, name string, wasm []byte, targets []string) (lp.Hash, []InstallResult, error) {
+func (h *hot) upload(ctx context.Context, name string, wasm []byte, targets []string) (lp.Hash, []adminapi.InstallResult, error) {
 	hash := lp.Hash(sha256.Sum256(wasm))
 	if !abi.ValidName(name) {
 		return hash, nil, fmt.Errorf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
@@ -82,20 +83,20 @@ func (a *adminClient) do(t testing.TB, method, path string, body []byte) (int, [
 
 // install uploads file as component name and fails the test unless every
 // target succeeded.
-func (a *adminClient) install(t testing.TB, name, file, query string) InstallResponse {
+func (a *adminClient) install(t testing.TB, name, file, query string) adminapi.InstallResponse {
 	t.Helper()
 	code, body := a.do(t, http.MethodPut, "/v1/components/"+name+query, module(t, file))
-	var res InstallResponse
+	var res adminapi.InstallResponse
 	if err := json.Unmarshal(body, &res); code != http.StatusOK || err != nil {
 		t.Fatalf("install %s from %s%s: %d %s", name, file, query, code, body)
 	}
 	return res
 }
 
-func (a *adminClient) list(t testing.TB, query string) ComponentsList {
+func (a *adminClient) list(t testing.TB, query string) adminapi.ComponentsList {
 	t.Helper()
 	code, body := a.do(t, http.MethodGet, "/v1/components"+query, nil)
-	var l ComponentsList
+	var l adminapi.ComponentsList
 	if err := json.Unmarshal(body, &l); code != http.StatusOK || err != nil {
 		t.Fatalf("list: %d %s", code, body)
 	}
@@ -174,7 +175,7 @@ func TestAdminInstall(t *testing.T) {
 			{"over the size limit", append(module(t, "echo.wasm"), make([]byte, 64<<10)...), 413, "size", "exceeds modules.max_bytes"},
 		} {
 			code, body := a.do(t, http.MethodPut, "/v1/components/bad", tc.wasm)
-			var e apiError
+			var e adminapi.Error
 			_ = json.Unmarshal(body, &e)
 			if code != tc.code || e.Rule != tc.rule || !strings.Contains(e.Error, tc.want) {
 				t.Errorf("%s: %d %s, want %d rule %q mentioning %q", tc.name, code, body, tc.code, tc.rule, tc.want)

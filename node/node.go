@@ -53,19 +53,19 @@ type Options struct {
 
 // Node is a running Tsubame server.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	rt   *wasmhost.Runtime
-	eng  *engine.Engine
-	tr   *transport.Transport
-	cl   *cluster.Cluster
-	run  *runner
+	cfg Config
+	log *slog.Logger
+	rt  *wasmhost.Runtime
+	eng *engine.Engine
+	tr  *transport.Transport
+	cl  *cluster.Cluster
+	run *runner
 	// serving is run once New has wired it: the transport and the cluster
 	// call back into the node before that, from their own goroutines.
 	serving atomic.Pointer[runner]
-	quic string // advertised QUIC address
-	adm  *admin
-	hot  *hot // hot install: module store, versions, auto-grow (install.go)
+	quic    string // advertised QUIC address
+	adm     *admin
+	hot     *hot // hot install: module store, versions, auto-grow (install.go)
 
 	comps atomic.Pointer[[]cluster.Component]
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
@@ -239,7 +240,7 @@ func TestNestedCallAcrossThreeNodes(t *testing.T) {
 	// Status shows the traffic and everyone's components. n1 counts its send
 	// to the origin once the origin's acknowledgement is back, which may be
 	// just after the origin has the LP.
-	var st Status
+	var st adminapi.Status
 	testutil.WaitFor(t, "n1 to count its send to the origin", func() bool {
 		st = getStatus(t, n1)
 		return len(st.Members) > 0 && st.Members[0].SentTo["origin"] == 1
@@ -247,7 +248,7 @@ func TestNestedCallAcrossThreeNodes(t *testing.T) {
 	if len(st.Members) != 4 || !st.Members[0].Self || st.Members[0].Name != "n1" {
 		t.Fatalf("status members: %+v", st.Members)
 	}
-	byName := map[string]MemberStatus{}
+	byName := map[string]adminapi.MemberStatus{}
 	for _, m := range st.Members {
 		byName[m.Name] = m
 	}
@@ -401,7 +402,7 @@ key = "certs/filenode-key.pem"
 	}
 }
 
-func getStatus(t *testing.T, n *Node) Status {
+func getStatus(t *testing.T, n *Node) adminapi.Status {
 	t.Helper()
 	resp, err := http.Get("http://" + n.AdminAddr() + "/v1/status")
 	if err != nil {
@@ -409,7 +410,7 @@ func getStatus(t *testing.T, n *Node) Status {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	var st Status
+	var st adminapi.Status
 	if err := json.Unmarshal(b, &st); err != nil {
 		t.Fatalf("status %s: %v", b, err)
 	}

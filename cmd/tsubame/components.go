@@ -12,7 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 )
 
 func init() {
@@ -53,7 +53,7 @@ func runComponents(args []string, stdout, stderr io.Writer) int {
 	if *all {
 		path += "?all=1"
 	}
-	var l node.ComponentsList
+	var l adminapi.ComponentsList
 	if err := c.do(ctx, http.MethodGet, path, nil, -1, "", &l); err != nil {
 		fmt.Fprintln(stderr, "tsubame components:", err)
 		return 1
@@ -68,7 +68,7 @@ func runComponents(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func printComponents(w io.Writer, l node.ComponentsList) {
+func printComponents(w io.Writer, l adminapi.ComponentsList) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tCOMPONENT\tVERSION\tSIZE\tSOURCE\tINSTALLED\tKINDS\tSTEPS/S\tLOAD\tQUEUED")
 	var retained []string

@@ -14,7 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 )
 
 func init() {
@@ -70,7 +70,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := context.WithTimeout(context.Background(), *af.timeout)
 	defer cancel()
 	body := newProgress(f, st.Size(), filepath.Base(file), stderr)
-	var res node.InstallResponse
+	var res adminapi.InstallResponse
 	err = c.do(ctx, http.MethodPut, "/v1/components/"+url.PathEscape(name)+query, body, st.Size(), "application/wasm", &res)
 	body.done()
 	var af2 *apiFailure
@@ -118,7 +118,7 @@ func runRemove(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *af.timeout)
 	defer cancel()
-	var res node.InstallResponse
+	var res adminapi.InstallResponse
 	err = c.do(ctx, http.MethodDelete, "/v1/components/"+url.PathEscape(pos[0])+query, nil, -1, "", &res)
 	var fail *apiFailure
 	if err != nil && (!errors.As(err, &fail) || len(res.Results) == 0) {
@@ -134,7 +134,7 @@ func runRemove(args []string, stdout, stderr io.Writer) int {
 }
 
 // printResults writes one row per node and a summary line.
-func printResults(w io.Writer, verb string, res node.InstallResponse) {
+func printResults(w io.Writer, verb string, res adminapi.InstallResponse) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tRESULT\tVERSION\tMS\tFETCHED FROM")
 	ok := 0

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/gateway"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
 )
@@ -206,10 +207,10 @@ func TestRouteAndCall(t *testing.T) {
 // the answering node's auto-grow actions.
 func TestStatusShowsAutogrow(t *testing.T) {
 	at := time.Date(2026, 5, 4, 10, 14, 40, 0, time.Local)
-	st := node.Status{Node: "n1", Time: at, Members: []node.MemberStatus{
-		{Name: "n1", Self: true, Components: []node.ComponentStatus{{Name: "slow", Source: "config"}}},
-		{Name: "n2", Fresh: true, Components: []node.ComponentStatus{{Name: "slow", Source: "auto", Auto: true, InstalledAt: &at}}},
-	}, Autogrow: []node.AutogrowEvent{{Action: "install", Component: "slow", Node: "n2", At: at, Millis: 31}}}
+	st := adminapi.Status{Node: "n1", Time: at, Members: []adminapi.MemberStatus{
+		{Name: "n1", Self: true, Components: []adminapi.ComponentStatus{{Name: "slow", Source: "config"}}},
+		{Name: "n2", Fresh: true, Components: []adminapi.ComponentStatus{{Name: "slow", Source: "auto", Auto: true, InstalledAt: &at}}},
+	}, Autogrow: []adminapi.AutogrowEvent{{Action: "install", Component: "slow", Node: "n2", At: at, Millis: 31}}}
 	var b bytes.Buffer
 	printStatus(&b, st)
 	out := b.String()

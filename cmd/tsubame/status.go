@@ -11,7 +11,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 )
 
 func init() {
@@ -87,7 +87,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 
 // liveMembers counts the members a status shows with a fresh load report
 // (the node itself always).
-func liveMembers(st node.Status) int {
+func liveMembers(st adminapi.Status) int {
 	n := 0
 	for _, m := range st.Members {
 		if m.Self || m.Fresh {
@@ -97,11 +97,11 @@ func liveMembers(st node.Status) int {
 	return n
 }
 
-func fetchStatus(c *adminClient, timeout time.Duration) (node.Status, []byte, error) {
+func fetchStatus(c *adminClient, timeout time.Duration) (adminapi.Status, []byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	var raw json.RawMessage
-	var st node.Status
+	var st adminapi.Status
 	if err := c.do(ctx, http.MethodGet, "/v1/status", nil, -1, "", &raw); err != nil {
 		return st, nil, fmt.Errorf("%s: %w", c.base, err)
 	}
@@ -113,7 +113,7 @@ func fetchStatus(c *adminClient, timeout time.Duration) (node.Status, []byte, er
 
 // printStatus writes one row per member. A member whose load report is stale
 // is marked: the scheduler does not send it work.
-func printStatus(w io.Writer, st node.Status) {
+func printStatus(w io.Writer, st adminapi.Status) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tROLE\tCOMPONENTS\tLOAD\tQUEUE\tWORKERS\tIN/S\tOUT/S\tREPORT")
 	for _, m := range st.Members {

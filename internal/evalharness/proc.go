@@ -13,8 +13,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 )
 
 // nodeProc is a node in a process of its own: `tsubame node --config`,
@@ -136,7 +135,7 @@ func (c *cluster) waitSeen(ctx context.Context, name string) error {
 			}
 		}
 		for _, n := range c.Nodes {
-			if !slices.ContainsFunc(n.Status().Members, func(m node.MemberStatus) bool {
+			if !slices.ContainsFunc(n.Status().Members, func(m adminapi.MemberStatus) bool {
 				return m.Name == name && m.Fresh && len(m.Components) > 0
 			}) {
 				missing = n.Name() + " does not see " + name
