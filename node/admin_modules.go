@@ -294,7 +294,7 @@ func (h *hot) annotateStatus(st *adminapi.Status) {
 	if h == nil || len(st.Members) == 0 {
 		return
 	}
-	st.Autogrow = h.grow.history()
+	st.Autogrow = h.grow.History()
 	byNode := map[string]adminapi.ComponentsReport{h.n.cfg.Name: h.components()}
 	for _, rep := range h.peerReports() {
 		byNode[rep.Node] = rep

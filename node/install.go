@@ -18,6 +18,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/autogrow"
 	"github.com/tsubame-rt/tsubame/node/store"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
@@ -48,7 +49,7 @@ type hot struct {
 	fetchMu  sync.Mutex
 	fetching map[lp.Hash]*fetchCall
 
-	grow *autogrow
+	grow *autogrow.Grower
 
 	statusMu   sync.Mutex // peerReports' cache
 	statusAt   time.Time
@@ -87,7 +88,7 @@ func (n *Node) loadAll(ctx context.Context, mem map[string][]byte, nodeTLS *tls.
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
 	h.vers.init()
-	h.grow = newAutogrow(n.cfg.Autogrow)
+	h.grow = autogrow.New(n.cfg.Autogrow, growHost{h}, n.log)
 	n.hot = h
 	dir := ""
 	if n.cfg.DataDir != "" {

@@ -2,6 +2,8 @@ package node
 
 import (
 	"time"
+
+	"github.com/tsubame-rt/tsubame/node/autogrow"
 )
 
 // ModulesConfig is the [modules] table: the module store and hot install.
@@ -16,25 +18,8 @@ type ModulesConfig struct {
 }
 
 // AutogrowConfig is the [autogrow] table: installing a component on an idle
-// node when every holder is saturated, and removing it again once idle.
-type AutogrowConfig struct {
-	Enabled bool `toml:"enabled"`
-	// High: a holder is saturated while its load, averaged over Sustain, is
-	// at least High. Low: a node is idle while its averaged load is at most
-	// Low.
-	High float64 `toml:"high"`
-	Low  float64 `toml:"low"`
-	// Sustain is how long every holder must have been saturated.
-	Sustain time.Duration `toml:"sustain"`
-	// Cooldown is the least time between two auto-installs of one
-	// component decided by this node.
-	Cooldown time.Duration `toml:"cooldown"`
-	// MaxPerMinute bounds the auto-installs this node decides in any minute.
-	MaxPerMinute int `toml:"max_per_minute"`
-	// IdleRemove: an auto-installed component that has not run a step here
-	// for this long is removed again (never the last live holder).
-	IdleRemove time.Duration `toml:"idle_remove"`
-}
+// node when every holder is saturated (node/autogrow).
+type AutogrowConfig = autogrow.Config
 
 // Defaults for [modules] and [autogrow]; docs/config.md says why.
 var (

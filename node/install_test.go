@@ -489,13 +489,13 @@ func TestAutogrow(t *testing.T) {
 	testutil.WaitFor(t, "slow to be auto-installed on n2 and n3", func() bool { return holds(n2, "slow") && holds(n3, "slow") })
 	grown := time.Now()
 	var firstGrow time.Time
-	for _, ev := range n1.hot.grow.history() {
+	for _, ev := range n1.hot.grow.History() {
 		if ev.Action == "install" && ev.Error == "" && (firstGrow.IsZero() || ev.At.Before(firstGrow)) {
 			firstGrow = ev.At
 		}
 	}
 	if firstGrow.IsZero() {
-		t.Fatalf("n1 recorded no auto-install: %+v", n1.hot.grow.history())
+		t.Fatalf("n1 recorded no auto-install: %+v", n1.hot.grow.History())
 	}
 	time.Sleep(1500 * time.Millisecond) // let the load spread, then measure a window
 	mark := time.Now()
@@ -522,7 +522,7 @@ func TestAutogrow(t *testing.T) {
 	// One decision per component at a time: no stampede of installs.
 	var installs []string
 	for _, n := range nodes {
-		for _, ev := range n.hot.grow.history() {
+		for _, ev := range n.hot.grow.History() {
 			if ev.Action == "install" {
 				installs = append(installs, ev.Node)
 			}
