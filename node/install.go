@@ -404,6 +404,35 @@ func (h *hot) spread(ctx context.Context, targets []string, name string, hash *l
 	return out
 }
 
+// errDeclaredDead ends an order to a peer that membership declared dead.
+var errDeclaredDead = errors.New("declared dead by membership while the order was in flight (it may have applied the order before it died)")
+
+// orderPoll is how often an order in flight checks that its peer is alive.
+const orderPoll = 100 * time.Millisecond
+
+// whileAlive returns ctx, cancelled with errDeclaredDead as soon as peer is
+// no longer a live member: an order to a node that died must not wait for
+// QUIC's idle timeout when membership knew within a second.
+func (h *hot) whileAlive(ctx context.Context, peer string) context.Context {
+	ctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		t := time.NewTicker(orderPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if _, ok := h.n.cl.Peer(peer); !ok {
+					cancel(fmt.Errorf("%s: %w", peer, errDeclaredDead))
+					return
+				}
+			}
+		}
+	}()
+	return ctx
+}
+
 // order sends an install or remove order to peer and waits for its result.
 func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o installSource) (adminapi.InstallResult, error) {
 	res := adminapi.InstallResult{Node: peer}
@@ -421,11 +450,15 @@ func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o ins
 	}
 	ctx, cancel := context.WithTimeout(ctx, installTimeout)
 	defer cancel()
+	ctx = h.whileAlive(ctx, peer)
 	ans, err := h.n.tr.Request(ctx, p.Meta.QUIC, kind, body, 64<<10)
 	if err != nil {
 		var re *transport.RequestError
 		if errors.As(err, &re) {
 			return res, errors.New(re.Msg)
+		}
+		if cause := context.Cause(ctx); errors.Is(cause, errDeclaredDead) {
+			return res, cause
 		}
 		return res, err
 	}

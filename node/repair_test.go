@@ -3,11 +3,17 @@ package node
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
@@ -62,5 +68,65 @@ func TestRestartRepairsStoredModule(t *testing.T) {
 				t.Errorf("manifest after repair: %+v", cs)
 			}
 		})
+	}
+}
+
+// An install order to a node that stops answering ends as soon as
+// membership declares that node dead, not at the QUIC idle timeout, and the
+// per-node results say what happened on each.
+func TestInstallStopsWaitingForADeadNode(t *testing.T) {
+	ca := testCA(t)
+	n := startNode(t, ca, hotConfig(t, "n1"), nil)
+	tlsConf, err := ca.IssueTLS("stuck")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, release := make(chan struct{}, 1), make(chan struct{})
+	tr, err := transport.Listen(context.Background(), transport.Config{
+		Listen: "127.0.0.1:0", TLS: tlsConf, Logger: quiet,
+		Requests: transport.RequestHandlerFunc(func(ctx context.Context, from string, kind transport.RequestKind, body []byte) ([]byte, error) {
+			got <- struct{}{}
+			<-release // a node that hangs (SIGSTOP, a partition): QUIC stays up
+			return nil, errors.New("released")
+		}),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(release); tr.Close() })
+	cl, err := cluster.Join(context.Background(), cluster.Config{Name: "stuck", Bind: "127.0.0.1:0", Seeds: []string{n.GossipAddr()}, Logger: quiet},
+		func() cluster.Meta { return cluster.Meta{QUIC: tr.Addr()} })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cl.Close() })
+	testutil.WaitFor(t, "n1 to see the stuck node", func() bool { _, ok := n.cl.Peer("stuck"); return ok })
+
+	a := newAdminClient(t, ca, n)
+	type answer struct {
+		code int
+		body []byte
+	}
+	done := make(chan answer, 1)
+	go func() {
+		code, body := a.do(t, http.MethodPut, "/v1/components/fresh?nodes=n1,stuck", module(t, "echo.wasm"))
+		done <- answer{code, body}
+	}()
+	select {
+	case <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the order never reached the stuck node")
+	}
+	cl.Close() // membership stops hearing from it; its QUIC side still hangs
+	ans := <-done
+	var res InstallResponse
+	if err := json.Unmarshal(ans.body, &res); err != nil || len(res.Results) != 2 {
+		t.Fatalf("install: %d %s", ans.code, ans.body)
+	}
+	if r := res.Results[0]; r.Node != "n1" || !r.OK {
+		t.Errorf("n1: %+v, want installed", r)
+	}
+	if r := res.Results[1]; r.Node != "stuck" || r.OK || !strings.Contains(r.Error, "declared dead") {
+		t.Errorf("stuck: %+v, want a failure saying it was declared dead", r)
 	}
 }

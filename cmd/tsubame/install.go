@@ -74,7 +74,11 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	err = c.do(ctx, http.MethodPut, "/v1/components/"+url.PathEscape(name)+query, body, st.Size(), "application/wasm", &res)
 	body.done()
 	var af2 *apiFailure
-	if err != nil && (!errors.As(err, &af2) || len(res.Results) == 0) {
+	if err != nil && !errors.As(err, &af2) {
+		unknownOutcome(stderr, "install", name, *af.addr, err)
+		return 1
+	}
+	if err != nil && len(res.Results) == 0 {
 		fmt.Fprintf(stderr, "tsubame install: %s refused: %v\n", name, err)
 		return 1
 	}
@@ -121,7 +125,11 @@ func runRemove(args []string, stdout, stderr io.Writer) int {
 	var res adminapi.InstallResponse
 	err = c.do(ctx, http.MethodDelete, "/v1/components/"+url.PathEscape(pos[0])+query, nil, -1, "", &res)
 	var fail *apiFailure
-	if err != nil && (!errors.As(err, &fail) || len(res.Results) == 0) {
+	if err != nil && !errors.As(err, &fail) {
+		unknownOutcome(stderr, "remove", pos[0], *af.addr, err)
+		return 1
+	}
+	if err != nil && len(res.Results) == 0 {
 		fmt.Fprintf(stderr, "tsubame remove: %s: %v\n", pos[0], err)
 		return 1
 	}
@@ -131,6 +139,15 @@ func runRemove(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// unknownOutcome explains an order whose answer never came: the node may
+// have applied it, and spread it, before the connection broke.
+func unknownOutcome(w io.Writer, verb, name, admin string, err error) {
+	fmt.Fprintf(w, "tsubame %s: %s: no answer from the node at %s (%v).\n"+
+		"The %s may have reached some or all of the chosen nodes before it was lost; this cannot tell which.\n"+
+		"Run `tsubame components --admin OTHER-NODE` to see what each node holds, and repeat the %s\n"+
+		"through a live node if needed (repeating it is safe).\n", verb, name, admin, err, verb, verb)
 }
 
 // printResults writes one row per node and a summary line.
