@@ -13,8 +13,10 @@ import (
 	"unsafe"
 )
 
-// Wire format, version 2. Version 1 (read, never written) is the same
-// without TraceContext and without a Step's Start, WaitMicros and Next.
+// Wire format, version 3. Version 2 (read, never written) is the same
+// without an Entry's Refs byte and without the blob table; version 1 is
+// version 2 without TraceContext and without a Step's Start, WaitMicros and
+// Next.
 //
 // An encoded Process is a byte string; the transport frames it, so it carries
 // no overall length. Notation:
@@ -43,12 +45,16 @@ import (
 //	entries       n × Entry, the root first
 //	trace count   uvarint   ≤ MaxTrace
 //	trace         trace count × Step, oldest first
+//	blob count    uvarint   ≤ MaxBlobs
+//	blobs         blob count × Blob
 //
 // Entry (entry number i, from 0):
 //
 //	Parent   index     0 for the root (i = 0) only; otherwise 1..i, so a
 //	                   parent always precedes its children
 //	State    1 byte    1 ready, 2 waiting, 3 done, 4 failed
+//	Refs     1 byte    bit 0: Input is a Ref; bit 1: Output is a Ref; other
+//	                   bits zero. A Ref field holds exactly RefLen bytes.
 //	Steps    u32
 //	Module   32 bytes  SHA-256 of the module; all zero before the first step
 //	Target   string    ≤ MaxName bytes
@@ -66,6 +72,13 @@ import (
 //	SpanID   8 bytes   not all zero
 //	Flags    1 byte
 //	State    string    ≤ MaxTraceState bytes
+//
+// Blob:
+//
+//	Hash     32 bytes  SHA-256 of the blob
+//	Size     uvarint
+//	Holder   string    1..MaxName bytes
+//	Guest    1 byte    0 or 1
 //
 // Step:
 //
@@ -85,7 +98,7 @@ import (
 // It reads this version and every earlier one (MinWireVersion on), so that
 // nodes of the previous release still understand each other's LPs. The
 // format is specified at the top of codec.go.
-const WireVersion = 2
+const WireVersion = 3
 
 // MinWireVersion is the oldest encoding Decode reads.
 const MinWireVersion = 1
@@ -99,6 +112,13 @@ const (
 	minEntryWire  = 3 + len(Hash{}) + 7
 	minStepWireV1 = 4
 	minStepWire   = minStepWireV1 + 3
+	minBlobWire   = len(Hash{}) + 3
+)
+
+// Bits of an entry's Refs byte.
+const (
+	refInput  = 1 << 0
+	refOutput = 1 << 1
 )
 
 var (
@@ -172,7 +192,7 @@ func (p *Process) appendWire(b []byte) []byte {
 	for i := range p.Entries {
 		e := &p.Entries[i]
 		b = binary.AppendUvarint(b, uint64(e.Parent+1))
-		b = append(b, byte(e.State))
+		b = append(b, byte(e.State), e.refBits())
 		b = binary.AppendUvarint(b, uint64(e.Steps))
 		b = append(b, e.Module[:]...)
 		b = appendString(b, e.Target)
@@ -194,7 +214,33 @@ func (p *Process) appendWire(b []byte) []byte {
 		b = binary.AppendUvarint(b, uint64(s.WaitMicros))
 		b = append(b, byte(s.Next))
 	}
+	b = binary.AppendUvarint(b, uint64(len(p.Blobs)))
+	for i := range p.Blobs {
+		bl := &p.Blobs[i]
+		b = append(b, bl.Hash[:]...)
+		b = binary.AppendUvarint(b, bl.Size)
+		b = appendString(b, bl.Holder)
+		b = append(b, boolByte(bl.Guest))
+	}
 	return b
+}
+
+func (e *Entry) refBits() byte {
+	var v byte
+	if e.InputRef {
+		v |= refInput
+	}
+	if e.OutputRef {
+		v |= refOutput
+	}
+	return v
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
 }
 
 // MarshalBinary returns the encoding of p in a buffer of exactly its size.
@@ -285,6 +331,23 @@ func Decode(b []byte, lim Limits, p *Process) error {
 		}
 	}
 	d.section = ""
+
+	p.Blobs = resize(p.Blobs, 0)
+	if d.version >= 3 {
+		nb := d.count("blob count", lim.MaxBlobs, "blobs", minBlobWire)
+		if d.err != nil {
+			return d.err
+		}
+		p.Blobs = resize(p.Blobs, nb)
+		d.section = "Blobs"
+		for i := range p.Blobs {
+			d.index = i
+			if d.blob(&p.Blobs[i], lim); d.err != nil {
+				return d.err
+			}
+		}
+		d.section = ""
+	}
 
 	if d.off != len(b) {
 		return &DecodeError{Offset: d.off, Field: "end", Err: fmt.Errorf("%d trailing bytes", len(b)-d.off)}
@@ -471,6 +534,15 @@ func (d *decoder) entry(e *Entry, i int, lim Limits) {
 	// Every field is written, so that nothing survives from an earlier decode
 	// into a reused entry (TestDecodeReusesAndOverwrites).
 	e.Parent, e.State = int32(parent)-1, state
+	e.InputRef, e.OutputRef = false, false
+	if d.version >= 3 {
+		at = d.off
+		refs := d.u8("Refs")
+		if refs&^(refInput|refOutput) != 0 {
+			d.fail("Refs", at, fmt.Errorf("unknown bits %#x", refs))
+		}
+		e.InputRef, e.OutputRef = refs&refInput != 0, refs&refOutput != 0
+	}
 	e.Steps = d.u32("Steps")
 	copy(e.Module[:], d.fixed("Module", len(e.Module)))
 	e.Target = d.str("Target", lim.MaxName, "target bytes")
@@ -480,6 +552,23 @@ func (d *decoder) entry(e *Entry, i int, lim Limits) {
 	e.ErrCode = d.u32("ErrCode")
 	e.Output = d.bytes("Output", lim.MaxBytes, "output bytes")
 	e.ErrMsg = d.str("ErrMsg", lim.MaxMsg, "error message bytes")
+}
+
+func (d *decoder) blob(b *Blob, lim Limits) {
+	copy(b.Hash[:], d.fixed("Hash", len(b.Hash)))
+	b.Size = d.uvarint("Size")
+	at := d.off
+	b.Holder = d.str("Holder", lim.MaxName, "holder bytes")
+	if d.err == nil && b.Holder == "" {
+		d.fail("Holder", at, errors.New("empty holder"))
+	}
+	at = d.off
+	switch g := d.u8("Guest"); g {
+	case 0, 1:
+		b.Guest = g == 1
+	default:
+		d.fail("Guest", at, fmt.Errorf("got %d, want 0 or 1", g))
+	}
 }
 
 func (d *decoder) step(s *Step, lim Limits) {
@@ -543,10 +632,10 @@ func (p *Process) WireSize() int {
 	n := len(wireMagic) + 1 + len(p.ID) + stringSize(p.Origin) +
 		uvarintSize(uint64(p.Attempt)) + uvarintSize(zigzag(p.Deadline)) +
 		uvarintSize(uint64(p.TraceDropped)) + traceContextSize(&p.TraceContext) + uvarintSize(uint64(len(p.Entries))) +
-		uvarintSize(uint64(p.Active+1)) + uvarintSize(uint64(len(p.Trace)))
+		uvarintSize(uint64(p.Active+1)) + uvarintSize(uint64(len(p.Trace))) + uvarintSize(uint64(len(p.Blobs)))
 	for i := range p.Entries {
 		e := &p.Entries[i]
-		n += uvarintSize(uint64(e.Parent+1)) + 1 + uvarintSize(uint64(e.Steps)) + len(e.Module) +
+		n += uvarintSize(uint64(e.Parent+1)) + 2 + uvarintSize(uint64(e.Steps)) + len(e.Module) +
 			stringSize(e.Target) + stringSize(e.Kind) + stringSize(e.Input) + stringSize(e.Cont) +
 			uvarintSize(uint64(e.ErrCode)) + stringSize(e.Output) + stringSize(e.ErrMsg)
 	}
@@ -554,6 +643,10 @@ func (p *Process) WireSize() int {
 		s := &p.Trace[i]
 		n += stringSize(s.Node) + uvarintSize(zigzag(int64(s.Entry))) + 1 + uvarintSize(uint64(s.Micros)) +
 			uvarintSize(zigzag(s.Start)) + uvarintSize(uint64(s.WaitMicros)) + 1
+	}
+	for i := range p.Blobs {
+		b := &p.Blobs[i]
+		n += len(b.Hash) + uvarintSize(b.Size) + stringSize(b.Holder) + 1
 	}
 	return n
 }

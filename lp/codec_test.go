@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -63,7 +64,19 @@ func shapes(t testing.TB) map[string]*Process {
 // fullProcess sets every field of Process, Entry and Step to a non-zero
 // value somewhere (TestFixtureCoversEveryField checks), so a field the codec
 // forgets fails the round trip.
+// fullProcess is fullProcessV2 with what version 3 added: references in
+// place of an input and an output, and the blob table.
 func fullProcess() *Process {
+	p := fullProcessV2()
+	p.Entries[0].Input, p.Entries[0].InputRef = Ref{Hash{9}, 1 << 40}.Bytes(), true
+	p.Entries = append(p.Entries, Entry{Parent: 0, Target: "store", Kind: "get", State: StateDone, Output: Ref{Hash{8}, 5}.Bytes(), OutputRef: true})
+	p.Blobs = []Blob{{Ref: Ref{Hash{9}, 1 << 40}, Holder: "gateway-7"}, {Ref: Ref{Hash{8}, 5}, Holder: "node-b", Guest: true}}
+	return p
+}
+
+// fullProcessV2 sets every field versions 1 and 2 encode (the golden v1
+// files were written from it).
+func fullProcessV2() *Process {
 	p := &Process{
 		ID:           ID{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16},
 		Origin:       "gateway-7",
@@ -155,6 +168,9 @@ func TestFixtureCoversEveryField(t *testing.T) {
 	walk = func(path string, v reflect.Value) {
 		switch v.Kind() {
 		case reflect.Struct:
+			if !v.IsZero() {
+				seen[path] = true // a struct field (Blob.Ref) counts as set when any of it is
+			}
 			for i := range v.NumField() {
 				f := v.Type().Field(i)
 				walk(path+"."+f.Name, v.Field(i))
@@ -369,7 +385,7 @@ func TestEncodeRefusesInvalid(t *testing.T) {
 // in testdata were made by it from fullProcess and bench4KiB with the
 // fields version 1 lacked left zero), still decode.
 func TestDecodeVersion1(t *testing.T) {
-	for name, want := range map[string]*Process{"v1-full.lp": fullProcess(), "v1-4KiB.lp": bench4KiB()} {
+	for name, want := range map[string]*Process{"v1-full.lp": fullProcessV2(), "v1-4KiB.lp": bench4KiB()} {
 		b, err := os.ReadFile("testdata/" + name)
 		if err != nil {
 			t.Fatal(err)
@@ -438,13 +454,14 @@ func TestDecodeMalformed(t *testing.T) {
 		{name: "empty", in: nil, field: "magic", at: 0, is: errTruncated},
 		{name: "bad magic", in: cat([]byte("JSON"), ok[4:]), field: "magic", at: 0, msg: "not an lp encoding"},
 		{name: "version 0", in: cat(ok[:4], []byte{0}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 0"},
-		{name: "version 3", in: cat(ok[:4], []byte{3}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 3, this build reads 1 to 2"},
+		{name: "version 4", in: cat(ok[:4], []byte{4}, ok[5:]), field: "version", at: 4, msg: "unsupported wire version 4, this build reads 1 to 3"},
 		{name: "trace context presence 2", in: cat(header()[:25], []byte{2}), field: "TraceContext", at: 25, msg: "presence byte 2"},
 		{name: "zero trace ID", in: cat(header()[:25], []byte{1}, fill(16, 0), fill(8, 1), []byte{1, 0}), field: "TraceContext.TraceID", at: 26, msg: "all zero"},
 		{name: "zero span ID", in: cat(header()[:25], []byte{1}, fill(16, 1), fill(8, 0), []byte{1, 0}), field: "TraceContext.SpanID", at: 42, msg: "all zero"},
 		{name: "tracestate over limit", in: cat(header()[:25], []byte{1}, fill(16, 1), fill(8, 1), []byte{1}, uv(MaxTraceState+1)),
 			field: "TraceContext.State", at: 51, limit: "tracestate bytes"},
-		{name: "unknown move", in: cat(ok[:len(ok)-1], []byte{byte(maxMove) + 1}), field: "Trace[0].Next", at: len(ok) - 1, msg: "unknown move(6)"},
+		{name: "unknown move", in: cat(ok[:len(ok)-2], []byte{byte(maxMove) + 1}, ok[len(ok)-1:]), field: "Trace[0].Next", at: len(ok) - 2, msg: "unknown move(6)"},
+		{name: "unknown ref bits", in: func() []byte { b := slices.Clone(ok); b[32] = 4; return b }(), field: "Entries[0].Refs", at: 32, msg: "unknown bits 0x4"},
 		{name: "short id", in: ok[:10], field: "ID", at: 5, is: errTruncated},
 		{name: "huge origin length", in: cat(header()[:originAt], uv(1<<62)), field: "Origin", at: originAt, limit: "origin bytes"},
 		{name: "origin longer than input", in: cat(header()[:originAt], uv(100), []byte("abc")),
@@ -496,9 +513,9 @@ func TestDecodeMalformed(t *testing.T) {
 			field: "trace count", at: -1, limit: "trace steps"},
 		{name: "node over limit", in: valid(func(p *Process) { p.Trace[0].Node = "abcdef" }), lim: Limits{MaxName: 5},
 			field: "Trace[0].Node", at: -1, limit: "node name bytes"},
-		{name: "bad outcome 0", in: valid(func(p *Process) { p.Trace[0].Outcome = 0 }), field: "Trace[0].Outcome", at: len(ok) - 5, msg: "unknown outcome(0)"},
-		{name: "bad outcome 4", in: valid(func(p *Process) { p.Trace[0].Outcome = 4 }), field: "Trace[0].Outcome", at: len(ok) - 5, msg: "unknown outcome(4)"},
-		{name: "step entry over 32 bits", in: cat(ok[:len(ok)-6], uv(zigzag(1<<40)), ok[len(ok)-5:]), field: "Trace[0].Entry", at: len(ok) - 6, msg: "32 bits"},
+		{name: "bad outcome 0", in: valid(func(p *Process) { p.Trace[0].Outcome = 0 }), field: "Trace[0].Outcome", at: len(ok) - 6, msg: "unknown outcome(0)"},
+		{name: "bad outcome 4", in: valid(func(p *Process) { p.Trace[0].Outcome = 4 }), field: "Trace[0].Outcome", at: len(ok) - 6, msg: "unknown outcome(4)"},
+		{name: "step entry over 32 bits", in: cat(ok[:len(ok)-7], uv(zigzag(1<<40)), ok[len(ok)-6:]), field: "Trace[0].Entry", at: len(ok) - 7, msg: "32 bits"},
 		{name: "trailing bytes", in: cat(ok, []byte{0}), field: "end", at: len(ok), msg: "1 trailing bytes"},
 		{name: "over MaxTotal", in: ok, lim: Limits{MaxTotal: len(ok) - 1}, field: "process", at: 0, limit: "encoded bytes"},
 	}

@@ -93,6 +93,11 @@ type Entry struct {
 	// Output is the reply when StateDone; ErrMsg the message when StateFailed.
 	Output []byte
 	ErrMsg string
+	// InputRef and OutputRef mark an Input or Output that holds an encoded
+	// Ref (RefLen bytes) in place of the bytes: a large value travels by
+	// reference, its bytes in a blob (blob.go). Hosts resolve them, so a
+	// component reads the same bytes either way.
+	InputRef, OutputRef bool
 }
 
 // Outcome is what one step did.
@@ -243,6 +248,9 @@ type Process struct {
 	// TraceContext joins the spans of every step into one distributed
 	// trace; zero when the LP is not traced.
 	TraceContext TraceContext
+	// Blobs lists the blobs the Process refers to and who holds each
+	// (blob.go); empty for a Process whose data is all inline.
+	Blobs []Blob
 }
 
 // New returns a Process whose root entry asks target for kind with input.
@@ -324,6 +332,17 @@ func (p *Process) Reply(output []byte) error {
 	return nil
 }
 
+// ReplyRef is Reply with the output in a blob: the entry records ref.
+func (p *Process) ReplyRef(ref Ref) error {
+	e := p.ActiveEntry()
+	if e == nil {
+		return ErrFinished
+	}
+	e.State, e.Output, e.OutputRef = StateDone, ref.Bytes(), true
+	p.finish(e)
+	return nil
+}
+
 // Fail records the active entry's failure and makes its parent active. A
 // zero code is recorded as 1 (trap), since 0 means success on the ABI.
 func (p *Process) Fail(code uint32, msg string) error {
@@ -343,11 +362,11 @@ func (p *Process) Fail(code uint32, msg string) error {
 // continuation, the results of its own children: nobody will resume it
 // again) and hands control back to its parent.
 func (p *Process) finish(e *Entry) {
-	e.Input, e.Cont = nil, nil
+	e.Input, e.Cont, e.InputRef = nil, nil, false
 	self := p.Active
 	for j := self + 1; int(j) < len(p.Entries); j++ {
 		if p.Entries[j].Parent == self {
-			p.Entries[j].Output, p.Entries[j].ErrMsg = nil, ""
+			p.Entries[j].Output, p.Entries[j].ErrMsg, p.Entries[j].OutputRef = nil, "", false
 		}
 	}
 	p.Active = e.Parent
@@ -390,6 +409,16 @@ func (p *Process) Call(target, kind string, input, cont []byte, lim Limits) erro
 	return nil
 }
 
+// CallRef is Call with the child's input in a blob: the child entry records
+// ref in place of its input.
+func (p *Process) CallRef(target, kind string, input Ref, cont []byte, lim Limits) error {
+	if err := p.Call(target, kind, input.Bytes(), cont, lim); err != nil {
+		return err
+	}
+	p.Entries[p.Active].InputRef = true
+	return nil
+}
+
 // Record appends a step to the trace, dropping the oldest beyond max.
 func (p *Process) Record(s Step, max int) {
 	if max <= 0 {
@@ -415,6 +444,7 @@ type Limits struct {
 	MaxMsg     int // an error message (default 4 KiB)
 	MaxTrace   int // trace steps kept (default 256)
 	MaxTotal   int // one encoded Process (default 16 MiB)
+	MaxBlobs   int // rows of the blob table (default 256)
 }
 
 // DefaultLimits are the limits every node enforces unless configured.
@@ -427,6 +457,7 @@ var DefaultLimits = Limits{
 	MaxMsg:     4 << 10,
 	MaxTrace:   256,
 	MaxTotal:   16 << 20,
+	MaxBlobs:   256,
 }
 
 func (l Limits) orDefault() Limits {
@@ -446,6 +477,7 @@ func (l Limits) orDefault() Limits {
 		MaxMsg:     pick(l.MaxMsg, d.MaxMsg),
 		MaxTrace:   pick(l.MaxTrace, d.MaxTrace),
 		MaxTotal:   pick(l.MaxTotal, d.MaxTotal),
+		MaxBlobs:   pick(l.MaxBlobs, d.MaxBlobs),
 	}
 }
 
@@ -499,6 +531,17 @@ func (p *Process) Validate() error {
 		}
 		if e.State == StateFailed && e.ErrCode == 0 {
 			return fmt.Errorf("lp: entry %d failed with code 0", i)
+		}
+		if e.InputRef && len(e.Input) != RefLen || e.OutputRef && len(e.Output) != RefLen {
+			return fmt.Errorf("lp: entry %d holds a reference that is not %d bytes", i, RefLen)
+		}
+		if e.OutputRef && e.State != StateDone {
+			return fmt.Errorf("lp: entry %d is %s but holds an output reference", i, e.State)
+		}
+	}
+	for i := range p.Blobs {
+		if p.Blobs[i].Holder == "" {
+			return fmt.Errorf("lp: blob %d (%s) names no holder", i, p.Blobs[i].Ref)
 		}
 	}
 	return nil
