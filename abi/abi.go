@@ -8,9 +8,16 @@
 // Guest SDKs live in the sub-folders: go, c, rust, as.
 package abi
 
-// Version is the ABI version this host implements. A module exports
+// Version is the ABI major version this host implements. A module exports
 // ExportVersion returning it.
 const Version = 1
+
+// Minor is the ABI minor version this host implements: 1.1 adds host
+// functions (blob_*, input_ref, child_ref, reply_ref; ABI.md §9) and changes
+// none. A module of version 1 that imports only 1.0 functions runs on every
+// 1.x host; one that imports a 1.1 function is refused at load by a 1.0
+// host, which names the missing import.
+const Minor = 1
 
 // Module is the import module name of every host function.
 const Module = "tsubame"
@@ -42,7 +49,18 @@ const (
 	FnCall      = "call"       // (tptr, tlen, kptr, klen, iptr, ilen, cptr, clen) -> ()
 	FnFail      = "fail"       // (code, ptr, len) -> ()
 	FnLog       = "log"        // (level, ptr, len) -> ()
+
+	// ABI 1.1: blobs (ABI.md §9). A reference is abi.RefLen bytes.
+	FnBlobPut  = "blob_put"  // (ptr, len, refptr) -> code: 0, or a host code
+	FnBlobRead = "blob_read" // (refptr, offset, ptr, cap) -> n read, or -code
+	FnInputRef = "input_ref" // (refptr) -> 1 input is a reference (written), 0 inline
+	FnChildRef = "child_ref" // (index, refptr) -> 1 reference, 0 inline, -1 no such child
+	FnReplyRef = "reply_ref" // (refptr) -> (), the outcome: reply with the blob
 )
+
+// RefLen is the length of a blob reference: the SHA-256 of the blob, then
+// its size as 8 little-endian bytes.
+const RefLen = 40
 
 // Signature is the number of i32 parameters and results of a host function.
 type Signature struct{ Params, Results int }
@@ -59,6 +77,11 @@ var HostFunctions = map[string]Signature{
 	FnCall:      {8, 0},
 	FnFail:      {3, 0},
 	FnLog:       {3, 0},
+	FnBlobPut:   {3, 1},
+	FnBlobRead:  {4, 1},
+	FnInputRef:  {1, 1},
+	FnChildRef:  {2, 1},
+	FnReplyRef:  {1, 0},
 }
 
 // Failure codes. A failed entry carries a code (never 0) and a message.

@@ -3,6 +3,8 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/node/blob"
 	"net"
 	"os"
 	"path/filepath"
@@ -38,6 +40,10 @@ type Config struct {
 	// Admin is the admin API: routes at run time, direct calls (admin.go).
 	Admin  AdminConfig `toml:"admin"`
 	Routes []Route     `toml:"route"`
+	// Blobs: a request body or reply larger than blobs.threshold travels by
+	// reference, and this gateway keeps the blobs of its LPs (node/blob,
+	// docs/config.md [blobs]).
+	Blobs blob.Config `toml:"blobs"`
 }
 
 // TLSFiles are the cluster's mutual-TLS PEM files, as `tsubame ca` writes
@@ -167,6 +173,9 @@ func (c Config) Validate() error {
 	bad := func(key, format string, a ...any) {
 		errs = append(errs, &problem{key: key, err: fmt.Errorf(format, a...)})
 	}
+	if err := c.Blobs.Validate(c.Limits.MaxLPBytes + transport.FrameSlack); err != nil {
+		bad("blobs", "%v", err)
+	}
 	h := c.HTTP
 	if (h.Cert == "") != (h.Key == "") {
 		bad("http.cert", "cert and key go together (set both or neither)")
@@ -183,8 +192,8 @@ func (c Config) Validate() error {
 	if h.MaxHeaderBytes < 1024 {
 		bad("http.max_header_bytes", "is %d, want at least 1024", h.MaxHeaderBytes)
 	}
-	if max := int64(lp.DefaultLimits.MaxBytes); h.MaxBodyBytes < 0 || h.MaxBodyBytes > max {
-		bad("http.max_body_bytes", "is %d, want 0 to %d (the largest LP input)", h.MaxBodyBytes, max)
+	if max := int64(max(lp.DefaultLimits.MaxBytes, c.Blobs.Fit(c.Limits.MaxLPBytes+transport.FrameSlack).Largest())); h.MaxBodyBytes < 0 || h.MaxBodyBytes > max {
+		bad("http.max_body_bytes", "is %d, want 0 to %d (the largest LP input, inline or as a blob: blobs.max_blob)", h.MaxBodyBytes, max)
 	}
 	for key, d := range map[string]time.Duration{
 		"http.read_header_timeout": h.ReadHeaderTimeout, "http.read_timeout": h.ReadTimeout,

@@ -60,7 +60,7 @@ func TestConfigErrors(t *testing.T) {
 		{"listen = \"nowhere\"\n" + minimalRoute, ":1: listen: \"nowhere\" is not host:port"},
 		{"listen = \"0.0.0.0:0\"\n" + minimalRoute, ":1: listen: \"0.0.0.0:0\" is not an address nodes can dial"},
 		{"[membership]\nkey = \"c2hvcnQ=\"\n" + minimalRoute, ":2: membership.key: 5 bytes"},
-		{"[http]\nmax_body_bytes = 2000000\n" + minimalRoute, "http.max_body_bytes"},
+		{"[http]\nmax_body_bytes = 20000000\n" + minimalRoute, "http.max_body_bytes"},
 		{"[http]\nread_header_timeout = \"0s\"\n" + minimalRoute, "slow client"},
 		{"name = \"gw\"\n", "no routes"},
 		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", ":1: route 1 (/x): input \"path:id\" names no wildcard"},

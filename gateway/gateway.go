@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/node/blob"
 	"io"
 	"log/slog"
 	"net/http"
@@ -56,6 +57,12 @@ type Gateway struct {
 
 	slots chan struct{} // one per request in flight
 	stats stats
+
+	// blobs keeps the blobs of this gateway's LPs: large bodies it makes,
+	// and everything its LPs refer to when they come back (node/blob).
+	// Nil: no blobs, every input inline.
+	blobs     *blob.Store
+	stopSweep context.CancelFunc
 
 	// Set by New; nil in a core built for unit tests.
 	srv *servers
@@ -181,7 +188,7 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 			httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: %v\n", err))
 			return
 		}
-		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max {
+		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max && !g.byRef(len(input)) {
 			g.tooLarge(w)
 			return
 		}
@@ -303,6 +310,17 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 	// attempt may still win, and nobody works on it after we stop waiting.
 	timeout := g.set.attemptTimeout
 	deadline := time.Now().Add(time.Duration(g.set.attempts) * timeout)
+	root := lp.Entry{Parent: lp.NoEntry, Target: component, Kind: kind, Input: input, State: lp.StateReady}
+	var rows []lp.Blob
+	if g.byRef(len(input)) {
+		row, err := g.blobs.Put(ctx, &lp.Process{ID: id, Deadline: deadline.UnixNano()}, input)
+		if err != nil {
+			g.stats.unavailable.Add(1)
+			return nil, &dispatchError{http.StatusServiceUnavailable, fmt.Sprintf("tsubame: cannot keep the %d-byte request body: %v", len(input), err)}
+		}
+		defer g.blobs.Free(id)
+		root.Input, root.InputRef, rows = row.Ref.Bytes(), true, []lp.Blob{row}
+	}
 	var acked int
 	var lastErr error
 	timer := time.NewTimer(timeout)
@@ -314,7 +332,7 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 		end := time.Now().Add(timeout)
 		p := &lp.Process{
 			ID: id, Origin: g.name, Attempt: uint32(a), Deadline: deadline.UnixNano(),
-			Entries: []lp.Entry{{Parent: lp.NoEntry, Target: component, Kind: kind, Input: input, State: lp.StateReady}},
+			Entries: []lp.Entry{root}, Blobs: rows,
 		}
 		_, err := g.disp.Dispatch(ctx, p, end)
 		switch {
@@ -333,7 +351,7 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 		timer.Reset(time.Until(end))
 		select {
 		case p := <-c.done:
-			return p, nil
+			return p, g.resolveReply(ctx, p)
 		case <-timer.C:
 		case <-ctx.Done():
 			return nil, ctx.Err()
@@ -353,6 +371,40 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 	return nil, &dispatchError{http.StatusServiceUnavailable,
 		fmt.Sprintf("tsubame: no node accepted the request for component %s in %s: %v",
 			component, plural(g.set.attempts, "attempt"), lastErr)}
+}
+
+// byRef reports whether an input of n bytes goes by reference.
+func (g *Gateway) byRef(n int) bool {
+	return g.blobs != nil && n > g.blobs.Threshold()
+}
+
+// resolveReply replaces a root reply held by reference with its bytes, and
+// frees the blobs of the finished LP: it has no further use for them. The
+// holder rule has them here already (a node hands an LP's blobs to its
+// origin before returning it), so this reads memory, not the network.
+func (g *Gateway) resolveReply(ctx context.Context, p *lp.Process) error {
+	if g.blobs == nil {
+		return nil
+	}
+	defer g.blobs.Free(p.ID)
+	root := p.Root()
+	if root == nil || !root.OutputRef {
+		return nil
+	}
+	ref, err := lp.ParseRef(root.Output)
+	if err != nil {
+		return &dispatchError{http.StatusBadGateway, fmt.Sprintf("tsubame: malformed reply reference: %v", err)}
+	}
+	row := lp.Blob{Ref: ref}
+	if i := p.BlobRow(ref.Hash); i >= 0 {
+		row = p.Blobs[i]
+	}
+	data, err := g.blobs.Get(ctx, p, row)
+	if err != nil {
+		return &dispatchError{http.StatusBadGateway, fmt.Sprintf("tsubame: the reply of %d bytes is unavailable: %v", ref.Size, err)}
+	}
+	root.Output, root.OutputRef = data, false
+	return nil
 }
 
 func plural(n int, what string) string {

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/node/blob"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -95,11 +96,17 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		}
 		return g.acceptLP(from, p)
 	})
-	tr, err := transport.Listen(ctx, transportConfig(c, clusterTLS, accept, log))
+	blobs := blob.New(name, c.Blobs.Fit(c.Limits.MaxLPBytes+transport.FrameSlack), nil, nil, log)
+	tcfg := transportConfig(c, clusterTLS, accept, log)
+	tcfg.Requests = blobs // a gateway serves its LPs' blobs and takes them back
+	tr, err := transport.Listen(ctx, tcfg)
 	if err != nil {
 		return nil, fmt.Errorf("gateway: quic transport: %w", err)
 	}
 	cleanup = append(cleanup, func() { tr.Close() })
+	sweepCtx, stopSweep := context.WithCancel(context.Background())
+	cleanup = append(cleanup, stopSweep)
+	go blobs.Run(sweepCtx, time.Second)
 
 	quicAddr := tr.Addr()
 	cl, err := cluster.Join(ctx, cluster.Config{
@@ -114,6 +121,7 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	g.cl, g.tr = cl, tr
+	g.blobs, g.stopSweep = blobs, stopSweep
 	core.Store(g)
 
 	if g.srv, err = listenHTTP(c.HTTP, httpCert, g.set.writeTimeout, g.Handler(), log); err != nil {
@@ -179,6 +187,7 @@ func (g *Gateway) Errors() <-chan error { return g.srv.errs }
 // Shutdown stops accepting requests, waits (until ctx ends) for those in
 // flight to be answered, leaves the cluster and closes the transport.
 func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.stopSweep()
 	errs := []error{g.adm.close(ctx), g.srv.shutdown(ctx), g.cl.Leave(ctx), g.tr.Close()}
 	return errors.Join(errs...)
 }

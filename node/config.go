@@ -3,6 +3,8 @@ package node
 import (
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/node/blob"
 	"net"
 	"os"
 	"path/filepath"
@@ -54,6 +56,9 @@ type Config struct {
 	Limits     LimitsConfig     `toml:"limits"`
 	Modules    ModulesConfig    `toml:"modules"`
 	Autogrow   AutogrowConfig   `toml:"autogrow"`
+	// Blobs: large inputs and replies by reference (node/blob,
+	// docs/config.md [blobs]).
+	Blobs blob.Config `toml:"blobs"`
 }
 
 // SchedulerConfig says where the next step of an LP runs.
@@ -185,6 +190,9 @@ func (c Config) Validate() error {
 	var errs []error
 	bad := func(key, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if err := c.Blobs.Validate(c.Limits.MaxLPBytes + transport.FrameSlack); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Name != "" && !abi.ValidName(c.Name) {
 		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/node/blob"
 	"log/slog"
 	"net"
 	"os"
@@ -66,6 +67,8 @@ type Node struct {
 	quic    string // advertised QUIC address
 	adm     *admin
 	hot     *hot // hot install: module store, versions, auto-grow (install.go)
+	// blobs keeps this node's share of its LPs' large values (node/blob).
+	blobs *blob.Store
 
 	comps atomic.Pointer[[]cluster.Component]
 
@@ -116,7 +119,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		}
 	}()
 
+	n.blobs = blob.New(c.Name, c.Blobs.Fit(c.Limits.MaxLPBytes+transport.FrameSlack), nodeNet{n}, n.addrOf, log)
 	wc := wasmhost.NewConfig().
+		WithBlobs(n.blobs).
 		WithMemoryLimitPages(c.Limits.MemoryPages).
 		WithStepTimeout(c.Limits.StepTimeout).
 		WithMaxInstances(c.Workers).
@@ -137,7 +142,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		Listen:   c.Listen,
 		TLS:      tlsConf,
 		Handler:  transport.HandlerFunc(n.acceptLP),
-		Requests: n.hot,
+		Requests: requestMux{n.hot, n.blobs},
 		Logger:   log,
 		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
 		Limits:   c.LpLimits(),
@@ -166,10 +171,12 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if o.wrap != nil {
 		step = o.wrap(step)
 	}
-	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), step, n.tr, n.cl, log); err != nil {
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), step, blobSender{n}, n.cl, log); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	n.run.deliver = o.Deliver
+	if deliver := o.Deliver; deliver != nil {
+		n.run.deliver = func(p *lp.Process) { n.resolveRoot(p); deliver(p) }
+	}
 	n.serving.Store(n.run)
 	n.run.start()
 	n.loops.Add(2)
@@ -184,6 +191,10 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		"workers", c.Workers, "policy", c.Scheduler.Policy, "components", len(*n.comps.Load()))
 	return n, nil
 }
+
+// Blobs returns the node's blob store (its counters, for tests and
+// benchmarks).
+func (n *Node) Blobs() *blob.Store { return n.blobs }
 
 // advertised turns the transport's bound address into one peers can dial.
 func advertised(addr string) (string, error) {
@@ -272,6 +283,7 @@ func (n *Node) tick() {
 			return
 		case now := <-t.C:
 			n.run.rates.sample(now, n.run.in.Load(), n.run.out.Load())
+			n.blobs.Sweep()
 			if !n.run.draining.Load() {
 				n.run.pushOut()
 			}

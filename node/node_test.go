@@ -136,12 +136,19 @@ func (o *origin) AcceptLP(ctx context.Context, from string, p *lp.Process) error
 
 func newOrigin(t testing.TB, ca *pki.CA, name string, seeds ...string) *origin {
 	t.Helper()
+	return newOriginServing(t, ca, name, nil, seeds...)
+}
+
+// newOriginServing is newOrigin answering peers' requests with req (a blob
+// store, as a gateway's).
+func newOriginServing(t testing.TB, ca *pki.CA, name string, req transport.RequestHandler, seeds ...string) *origin {
+	t.Helper()
 	tlsConf, err := ca.IssueTLS(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	o := &origin{name: name, got: map[lp.ID]chan *lp.Process{}}
-	o.tr, err = transport.Listen(context.Background(), transport.Config{Listen: "127.0.0.1:0", TLS: tlsConf, Handler: o, Logger: quiet})
+	o.tr, err = transport.Listen(context.Background(), transport.Config{Listen: "127.0.0.1:0", TLS: tlsConf, Handler: o, Requests: req, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,6 +20,7 @@ type Config struct {
 	recycleSteps     int
 	recyclePages     uint32
 	logLimits        LogLimits
+	blobs            Blobs
 }
 
 // defaultConfig holds every default in one place.
@@ -109,6 +110,14 @@ func (c Config) WithLogLimits(l LogLimits) Config {
 // for one.
 func (c Config) WithRecycle(steps int, pages uint32) Config {
 	c.recycleSteps, c.recyclePages = steps, pages
+	return c
+}
+
+// WithBlobs sets where large data goes (ABI.md §9). Default nil: no blobs;
+// blob_put and blob_read answer abi.CodeUnavailable, and replies and call
+// inputs are kept inline up to the limits.
+func (c Config) WithBlobs(b Blobs) Config {
+	c.blobs = b
 	return c
 }
 

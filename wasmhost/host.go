@@ -28,6 +28,11 @@ var hostFuncs = map[string]api.GoModuleFunc{
 	abi.FnCall:      hostCall,
 	abi.FnFail:      hostFail,
 	abi.FnLog:       hostLog,
+	abi.FnBlobPut:   hostBlobPut,
+	abi.FnBlobRead:  hostBlobRead,
+	abi.FnInputRef:  hostInputRef,
+	abi.FnChildRef:  hostChildRef,
+	abi.FnReplyRef:  hostReplyRef,
 }
 
 func instantiateHost(ctx context.Context, wz wazero.Runtime) error {
@@ -104,7 +109,7 @@ func hostKind(ctx context.Context, mod api.Module, stack []uint64) {
 
 func hostInput(ctx context.Context, mod api.Module, stack []uint64) {
 	in := current(ctx, mod)
-	deliver(in, abi.FnInput, stack, 0, in.st.e.Input)
+	deliver(in, abi.FnInput, stack, 0, in.value(abi.FnInput, in.st.e.Input, in.st.e.InputRef))
 }
 
 func hostCont(ctx context.Context, mod api.Module, stack []uint64) {
@@ -165,7 +170,7 @@ func hostChild(ctx context.Context, mod api.Module, stack []uint64) {
 	case c.State == lp.StateFailed:
 		deliver(in, abi.FnChild, stack, 1, c.ErrMsg)
 	default:
-		deliver(in, abi.FnChild, stack, 1, c.Output)
+		deliver(in, abi.FnChild, stack, 1, in.value(abi.FnChild, c.Output, c.OutputRef))
 	}
 }
 
@@ -181,10 +186,18 @@ func hostReply(ctx context.Context, mod api.Module, stack []uint64) {
 	in := current(ctx, mod)
 	in.outcome(abi.FnReply)
 	out := in.span(abi.FnReply, api.DecodeU32(stack[0]), api.DecodeU32(stack[1]))
+	if in.byRef(len(out)) {
+		ref, err := in.put(out, false)
+		if err != nil {
+			in.trap(blobCode(err), "reply of %d bytes by reference: %v", len(out), err)
+		}
+		in.st.res.Outcome, in.st.res.Output, in.st.res.OutputRef = lp.OutcomeReply, ref.Bytes(), true
+		return
+	}
 	if lim := in.m.rt.cfg.limits.MaxBytes; len(out) > lim {
 		in.trap(abi.CodeLimit, "reply of %d bytes exceeds the limit of %d", len(out), lim)
 	}
-	in.st.res = Result{Outcome: lp.OutcomeReply, Output: clone(out)}
+	in.st.res = Result{Outcome: lp.OutcomeReply, Output: clone(out), Blobs: in.st.res.Blobs}
 }
 
 func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
@@ -206,8 +219,9 @@ func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	}
 	lim := &in.m.rt.cfg.limits
 	p := in.st.p
+	inRef := in.byRef(len(input))
 	switch {
-	case len(input) > lim.MaxBytes:
+	case !inRef && len(input) > lim.MaxBytes:
 		in.trap(abi.CodeLimit, "call: input of %d bytes exceeds the limit of %d", len(input), lim.MaxBytes)
 	case len(cont) > lim.MaxCont:
 		in.trap(abi.CodeLimit, "call: continuation of %d bytes exceeds the limit of %d", len(cont), lim.MaxCont)
@@ -216,8 +230,15 @@ func hostCall(ctx context.Context, mod api.Module, stack []uint64) {
 	case p.Depth()+1 > lim.MaxDepth:
 		in.trap(abi.CodeLimit, "call: nesting depth %d exceeds the limit of %d", p.Depth()+1, lim.MaxDepth)
 	}
-	in.st.res = Result{Outcome: lp.OutcomeCall, Target: t, Kind: k,
-		Input: clone(input), Cont: clone(cont)}
+	if inRef {
+		ref, err := in.put(input, false)
+		if err != nil {
+			in.trap(blobCode(err), "call: input of %d bytes by reference: %v", len(input), err)
+		}
+		input, in.st.res.InputRef = ref.Bytes(), true
+	}
+	in.st.res.Outcome, in.st.res.Target, in.st.res.Kind = lp.OutcomeCall, t, k
+	in.st.res.Input, in.st.res.Cont = clone(input), clone(cont)
 }
 
 func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
@@ -233,7 +254,7 @@ func hostFail(ctx context.Context, mod api.Module, stack []uint64) {
 		// negative value means "no such call".
 		in.trap(abi.CodeABIViolation, "fail: code %d is over %d (failure codes are 1 to 2^31-1)", code, math.MaxInt32)
 	}
-	in.st.res = Result{Outcome: lp.OutcomeFail, Code: code, Msg: truncate(msg, in.m.rt.cfg.limits.MaxMsg)}
+	in.st.res.Outcome, in.st.res.Code, in.st.res.Msg = lp.OutcomeFail, code, truncate(msg, in.m.rt.cfg.limits.MaxMsg)
 }
 
 func hostLog(ctx context.Context, mod api.Module, stack []uint64) {

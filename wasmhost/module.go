@@ -51,6 +51,12 @@ type Result struct {
 	// Code and Msg are the failure (OutcomeFail); Code is never 0.
 	Code uint32
 	Msg  string
+	// OutputRef and InputRef say that Output or Input holds an encoded
+	// lp.Ref: the value went by reference (ABI.md §9).
+	OutputRef, InputRef bool
+	// Blobs are the blobs the step made, rows for the process's blob table
+	// (whatever its outcome: a guest may have put them in a continuation).
+	Blobs []lp.Blob
 }
 
 func newModule(r *Runtime, h lp.Hash, size int, c wazero.CompiledModule, hasInit bool) *Module {

@@ -180,6 +180,9 @@ func (e *Engine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 	}
 	en.Module = m.Hash()
 	en.Steps++
+	for _, b := range res.Blobs {
+		p.AddBlob(b)
+	}
 	s := lp.Step{Node: e.node, Entry: idx, Micros: micros(elapsed)}
 	if p.WireSize()+growth(&res, &s) <= e.maxTotal {
 		s.Outcome = e.apply(p, &res) // the common case: it fits whatever it does
@@ -192,6 +195,7 @@ func (e *Engine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 		q := *p
 		q.Entries = slices.Clone(p.Entries)
 		q.Trace = slices.Clone(p.Trace) // Record shifts the trace in place
+		q.Blobs = slices.Clone(p.Blobs) // CompactBlobs filters in place
 		change(&q)
 		if size = q.WireSize(); size > e.maxTotal {
 			return false
@@ -237,19 +241,34 @@ func growth(res *wasmhost.Result, s *lp.Step) int {
 func (e *Engine) apply(p *lp.Process, res *wasmhost.Result) lp.Outcome {
 	switch res.Outcome {
 	case lp.OutcomeReply:
-		_ = p.Reply(res.Output)
+		if res.OutputRef {
+			ref, _ := lp.ParseRef(res.Output)
+			_ = p.ReplyRef(ref)
+		} else {
+			_ = p.Reply(res.Output)
+		}
+		p.CompactBlobs()
 	case lp.OutcomeCall:
-		if err := p.Call(res.Target, res.Kind, res.Input, res.Cont, e.limits); err != nil {
+		call := p.Call
+		if res.InputRef {
+			call = func(target, kind string, input, cont []byte, lim lp.Limits) error {
+				ref, _ := lp.ParseRef(input)
+				return p.CallRef(target, kind, ref, cont, lim)
+			}
+		}
+		if err := call(res.Target, res.Kind, res.Input, res.Cont, e.limits); err != nil {
 			code := uint32(abi.CodeABIViolation)
 			var le *lp.LimitError
 			if errors.As(err, &le) {
 				code = abi.CodeLimit
 			}
 			_ = p.Fail(code, fmt.Sprintf("call %s/%s: %v", res.Target, res.Kind, err))
+			p.CompactBlobs()
 			return lp.OutcomeFail
 		}
 	default:
 		_ = p.Fail(res.Code, res.Msg)
+		p.CompactBlobs()
 		return lp.OutcomeFail
 	}
 	return res.Outcome

@@ -38,6 +38,15 @@ const (
 	// RequestComponents: empty body; the answer is the JSON list of the
 	// components the peer holds, with their load.
 	RequestComponents RequestKind = 4
+	// RequestBlob: body is a 40-byte blob reference (SHA-256, size as 8
+	// little-endian bytes); the answer is the blob's bytes, or
+	// StatusNotFound. The requester verifies them (node/blob).
+	RequestBlob RequestKind = 5
+	// RequestBlobPut: body is the 16-byte ID of the LP the blob belongs
+	// to, its deadline (8 bytes, little-endian Unix nanoseconds, 0 none),
+	// a 40-byte reference and the blob's bytes; the receiver verifies them
+	// against the reference and keeps them for that LP. Empty answer.
+	RequestBlobPut RequestKind = 6
 )
 
 func (k RequestKind) String() string {
@@ -50,6 +59,10 @@ func (k RequestKind) String() string {
 		return "remove"
 	case RequestComponents:
 		return "components"
+	case RequestBlob:
+		return "blob"
+	case RequestBlobPut:
+		return "blob put"
 	}
 	return fmt.Sprintf("request kind %d", uint8(k))
 }
