@@ -48,6 +48,8 @@ type conn struct {
 
 	mu   sync.Mutex
 	idle []*stream // LIFO, so the warmest streams are reused first
+
+	frameMem int64 // bytes of large incoming frames reserved (budget.go; guarded by the budget's lock)
 }
 
 func (c *conn) alive() bool { return !c.broken.Load() && c.qc.Context().Err() == nil }
@@ -328,7 +330,8 @@ func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []
 	}
 	// A fresh buffer for every LP: the decoded Process aliases it and the
 	// handler keeps it.
-	buf, err := readPayload(r, n)
+	buf, release, err := t.readFrame(c, r, n, ctx.Done())
+	defer release()
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = &wireError{ErrFrame, fmt.Sprintf("stream ended inside a %d-byte LP frame", n)}

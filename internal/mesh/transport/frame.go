@@ -82,6 +82,9 @@ const (
 	ErrBadLP ErrorCode = 4
 	// ErrBadRequest: a REQUEST frame without its kind byte.
 	ErrBadRequest ErrorCode = 5
+	// ErrMemory: the frame waited too long for the receiver's frame memory
+	// budget (per connection and per node; budget.go).
+	ErrMemory ErrorCode = 6
 )
 
 func (c ErrorCode) String() string {
@@ -96,6 +99,8 @@ func (c ErrorCode) String() string {
 		return "malformed LP"
 	case ErrBadRequest:
 		return "malformed request"
+	case ErrMemory:
+		return "over the frame memory budget"
 	}
 	return fmt.Sprintf("error code %d", uint8(c))
 }

@@ -132,7 +132,8 @@ func (t *Transport) answerRequest(ctx context.Context, c *conn, r io.Reader, n i
 	if n < 1 {
 		return t.errorFrame(c, out, &wireError{ErrBadRequest, "REQUEST without a kind byte"})
 	}
-	buf, err := readPayload(r, n)
+	buf, release, err := t.readFrame(c, r, n, ctx.Done())
+	defer release()
 	if err != nil {
 		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 			err = &wireError{ErrFrame, fmt.Sprintf("stream ended inside a %d-byte REQUEST frame", n)}

@@ -111,6 +111,13 @@ type Config struct {
 	// peer that does not answer within it is treated as gone: its
 	// connection is closed, and the next Send redials.
 	Timeout time.Duration
+	// FrameMemory bounds the bytes of large incoming frames (over 64 KiB)
+	// held at once by this transport, FrameMemoryPerConn those held for one
+	// peer connection (defaults DefaultFrameMemory, 256 MiB, and
+	// DefaultFrameMemoryPerConn, 64 MiB; each at least MaxFrame). A frame
+	// that does not fit within 100ms is refused with ERROR ErrMemory
+	// before it is read (budget.go).
+	FrameMemory, FrameMemoryPerConn int
 	// MaxIdleStreams is how many idle streams per peer connection are kept
 	// for reuse (default DefaultMaxIdleStreams). Negative: no reuse, a new
 	// stream for every exchange (slower; see RATIONALE.md).
@@ -134,6 +141,8 @@ type Transport struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
+	mem *budget // frame memory (budget.go)
+
 	mu     sync.Mutex
 	closed bool
 	peers  map[string]*peer   // by address as callers and remote addresses spell it
@@ -156,6 +165,14 @@ func Listen(ctx context.Context, c Config) (*Transport, error) {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout
 	}
+	if c.FrameMemory <= 0 {
+		c.FrameMemory = DefaultFrameMemory
+	}
+	if c.FrameMemoryPerConn <= 0 {
+		c.FrameMemoryPerConn = DefaultFrameMemoryPerConn
+	}
+	c.FrameMemoryPerConn = max(c.FrameMemoryPerConn, c.MaxFrame)
+	c.FrameMemory = max(c.FrameMemory, c.FrameMemoryPerConn)
 	if c.MaxIdleStreams == 0 {
 		c.MaxIdleStreams = DefaultMaxIdleStreams
 	}
@@ -181,6 +198,7 @@ func Listen(ctx context.Context, c Config) (*Transport, error) {
 		qt:    qt,
 		peers: map[string]*peer{},
 		conns: map[*conn]struct{}{},
+		mem:   newBudget(c.FrameMemory, c.FrameMemoryPerConn),
 		qconf: &quic.Config{
 			HandshakeIdleTimeout:  c.Timeout,
 			MaxIdleTimeout:        maxIdleTimeout,
