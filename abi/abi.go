@@ -13,7 +13,7 @@ package abi
 const Version = 1
 
 // Minor is the ABI minor version this host implements: 1.1 adds host
-// functions (blob_*, input_ref, child_ref, reply_ref; ABI.md §9) and changes
+// functions (blob_*, input_ref, child_ref, reply_ref, ABI.md §9; kv_*, §10) and changes
 // none. A module of version 1 that imports only 1.0 functions runs on every
 // 1.x host; one that imports a 1.1 function is refused at load by a 1.0
 // host, which names the missing import.
@@ -56,6 +56,15 @@ const (
 	FnInputRef = "input_ref" // (refptr) -> 1 input is a reference (written), 0 inline
 	FnChildRef = "child_ref" // (index, refptr) -> 1 reference, 0 inline, -1 no such child
 	FnReplyRef = "reply_ref" // (refptr) -> (), the outcome: reply with the blob
+
+	// ABI 1.1: key-value buckets (ABI.md §10). Each returns a KV status: 0
+	// or more is success, a negative value is -KV*.
+	FnKVGet   = "kv_get"   // (bptr, blen, kptr, klen, vptr, vcap) -> len or -status
+	FnKVValue = "kv_value" // (vptr, vcap) -> len of the last value kv_get or kv_cas saw, or -KVNotFound
+	FnKVSet   = "kv_set"   // (bptr, blen, kptr, klen, vptr, vlen, ttl_ms) -> 0 or -status
+	FnKVDel   = "kv_del"   // (bptr, blen, kptr, klen) -> 0 or -status
+	FnKVAdd   = "kv_add"   // (bptr, blen, kptr, klen, delta, outptr) -> 0 or -status; writes the new i64 at outptr
+	FnKVCAS   = "kv_cas"   // (bptr, blen, kptr, klen, eptr, elen, vptr, vlen, ttl_ms) -> 0 or -status
 )
 
 // RefLen is the length of a blob reference: the SHA-256 of the blob, then
@@ -82,6 +91,12 @@ var HostFunctions = map[string]Signature{
 	FnInputRef:  {1, 1},
 	FnChildRef:  {2, 1},
 	FnReplyRef:  {1, 0},
+	FnKVGet:     {6, 1},
+	FnKVValue:   {2, 1},
+	FnKVSet:     {7, 1},
+	FnKVDel:     {4, 1},
+	FnKVAdd:     {6, 1},
+	FnKVCAS:     {9, 1},
 }
 
 // Failure codes. A failed entry carries a code (never 0) and a message.
@@ -100,6 +115,7 @@ const (
 	CodeInternal     = 9   // a host bug; always logged
 	CodeCanceled     = 10  // the LP was abandoned (its origin gave up)
 	CodeVersionGone  = 11  // the module version that saved a continuation is no longer available
+	CodeStoreDown    = 12  // a store the step needed (a KV bucket's backend) did not answer; the SDKs fail with it
 	CodeUser         = 100 // the first code without a meaning of the host's
 )
 
@@ -122,6 +138,54 @@ const (
 	MaxDepth   = 64       // nested calls below the root entry
 	MaxEntries = 1024     // entries in one LP
 )
+
+// KV statuses, returned negated by the kv_* functions: a KV operation never
+// traps for a reason of the store's (ABI.md §10). ONLY APPEND.
+const (
+	KVOK          = 0 // success
+	KVNotFound    = 1 // no such key (get, del, kv_value with nothing read)
+	KVTooLarge    = 2 // key, value or bucket name over its limit, or too many operations in one step
+	KVUnavailable = 3 // the bucket's backend did not answer; nothing was applied
+	KVNotGranted  = 4 // the component was not granted this bucket, or there is no such bucket
+	KVMismatch    = 5 // compare-and-set: the current value is not the expected one (kv_value reads it)
+	KVNotInteger  = 6 // add: the current value is not a decimal integer, or the sum overflows int64
+	KVInvalid     = 7 // a bad argument: an invalid bucket name, an empty key, a TTL too long
+)
+
+// KVExpectAbsent as kv_cas's expected length means "only if the key does
+// not exist".
+const KVExpectAbsent = 0xFFFFFFFF
+
+// KV limits every host guarantees at least.
+const (
+	MaxKVKey      = 1 << 10   // bytes in one key
+	MaxKVValue    = 1 << 20   // bytes in one value
+	MaxKVOps      = 1 << 10   // KV operations in one step
+	MaxKVTTLMilli = 1<<31 - 1 // the longest TTL, in milliseconds (about 24.8 days)
+)
+
+// KVStatusName returns the symbolic name of a KV status, or "".
+func KVStatusName(status int) string {
+	switch status {
+	case KVOK:
+		return "ok"
+	case KVNotFound:
+		return "not found"
+	case KVTooLarge:
+		return "too large"
+	case KVUnavailable:
+		return "unavailable"
+	case KVNotGranted:
+		return "not granted"
+	case KVMismatch:
+		return "mismatch"
+	case KVNotInteger:
+		return "not an integer"
+	case KVInvalid:
+		return "invalid"
+	}
+	return ""
+}
 
 // ValidName reports whether s may name a component or a request kind:
 // 1 to MaxName bytes, ASCII letters, digits, '_', '-' and '.', starting with a
@@ -167,6 +231,8 @@ func CodeName(code uint32) string {
 		return "canceled"
 	case CodeVersionGone:
 		return "version gone"
+	case CodeStoreDown:
+		return "store unavailable"
 	}
 	return ""
 }

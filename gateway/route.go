@@ -309,7 +309,7 @@ func failureStatus(code uint32) int {
 		return int(code)
 	case code == abi.CodeTimeout:
 		return http.StatusGatewayTimeout
-	case code == abi.CodeNoComponent, code == abi.CodeUnavailable:
+	case code == abi.CodeNoComponent, code == abi.CodeUnavailable, code == abi.CodeStoreDown:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

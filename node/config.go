@@ -19,6 +19,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/kv"
 )
 
 // Config is a node's configuration, as read from TOML by LoadConfig. Every
@@ -59,6 +60,9 @@ type Config struct {
 	// Blobs: large inputs and replies by reference (node/blob,
 	// docs/config.md [blobs]).
 	Blobs blob.Config `toml:"blobs"`
+	// KV is the key-value capability: backends, buckets, grants (package
+	// node/kv, docs/kv.md).
+	KV kv.Config `toml:"kv"`
 }
 
 // SchedulerConfig says where the next step of an LP runs.
@@ -289,6 +293,9 @@ func (c Config) Validate() error {
 		bad("limits.max_trace", "%d is negative", l.MaxTrace)
 	}
 	c.validateInstall(bad)
+	if err := c.KV.Validate("kv"); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 

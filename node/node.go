@@ -22,6 +22,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/engine"
+	"github.com/tsubame-rt/tsubame/node/kv"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
@@ -47,6 +48,11 @@ type Options struct {
 	// harness, internal/evalharness). nil: steps take what they take.
 	Hold func(component string, took time.Duration) time.Duration
 
+	// KV replaces the store the [kv] section would open: every node of a
+	// process may share one (`tsubame demo` does, so the memory backend is
+	// cluster-wide there). The node does not close it.
+	KV *kv.Store
+
 	// wrap, if set, wraps the engine as the runner sees it (benchmarks
 	// shape step times with it).
 	wrap func(stepper) stepper
@@ -69,6 +75,8 @@ type Node struct {
 	hot     *hot // hot install: module store, versions, auto-grow (install.go)
 	// blobs keeps this node's share of its LPs' large values (node/blob).
 	blobs *blob.Store
+	kv    *kv.Store
+	ownKV bool // kv was opened from the config, so Close closes it
 
 	comps atomic.Pointer[[]cluster.Component]
 
@@ -119,9 +127,17 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		}
 	}()
 
+	if n.kv = o.KV; n.kv == nil {
+		if n.kv, err = kv.New(c.KV, kv.Options{Logger: log}); err != nil {
+			return nil, fmt.Errorf("node: %w", err)
+		}
+		n.ownKV = true
+	}
+
 	n.blobs = blob.New(c.Name, c.Blobs.Fit(c.Limits.MaxLPBytes+transport.FrameSlack), nodeNet{n}, n.addrOf, log)
 	wc := wasmhost.NewConfig().
 		WithBlobs(n.blobs).
+		WithKV(n.kv).
 		WithMemoryLimitPages(c.Limits.MemoryPages).
 		WithStepTimeout(c.Limits.StepTimeout).
 		WithMaxInstances(c.Workers).
@@ -377,6 +393,9 @@ func (n *Node) closeRest(ctx context.Context) {
 		}
 		if n.rt != nil {
 			_ = n.rt.Close(ctx)
+		}
+		if n.ownKV {
+			_ = n.kv.Close()
 		}
 	})
 }

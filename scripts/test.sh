@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 if [[ "${CI:-}" == "true" || "${TSUBAME_TOOLCHAINS:-}" == "1" ]]; then
   bash scripts/install-toolchains.sh
+  bash scripts/install-redis.sh
   export TSUBAME_REQUIRE_TOOLCHAINS=1
 fi
 go vet ./...

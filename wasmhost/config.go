@@ -21,6 +21,7 @@ type Config struct {
 	recyclePages     uint32
 	logLimits        LogLimits
 	blobs            Blobs
+	kv               KV
 }
 
 // defaultConfig holds every default in one place.
@@ -118,6 +119,14 @@ func (c Config) WithRecycle(steps int, pages uint32) Config {
 // inputs are kept inline up to the limits.
 func (c Config) WithBlobs(b Blobs) Config {
 	c.blobs = b
+	return c
+}
+
+// WithKV sets the store behind the kv_* host functions (ABI.md §10).
+// Default nil: every KV operation answers abi.KVNotGranted, as if the
+// component had been granted no bucket.
+func (c Config) WithKV(kv KV) Config {
+	c.kv = kv
 	return c
 }
 

@@ -33,6 +33,13 @@ var hostFuncs = map[string]api.GoModuleFunc{
 	abi.FnInputRef:  hostInputRef,
 	abi.FnChildRef:  hostChildRef,
 	abi.FnReplyRef:  hostReplyRef,
+
+	abi.FnKVGet:   hostKVGet,
+	abi.FnKVValue: hostKVValue,
+	abi.FnKVSet:   hostKVSet,
+	abi.FnKVDel:   hostKVDel,
+	abi.FnKVAdd:   hostKVAdd,
+	abi.FnKVCAS:   hostKVCAS,
 }
 
 func instantiateHost(ctx context.Context, wz wazero.Runtime) error {

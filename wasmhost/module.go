@@ -95,7 +95,8 @@ func (m *Module) Step(ctx context.Context, component string, p *lp.Process) (Res
 	case err != nil:
 		return failed(lim, component, abi.CodeBadModule, fmt.Errorf("instantiate: %w", err))
 	}
-	in.st = stepState{p: p, e: e, idx: p.Active, component: component, kids: in.st.kids[:0]}
+	in.st = stepState{p: p, e: e, idx: p.Active, component: component, kids: in.st.kids[:0],
+		kv: kvState{last: in.st.kv.last[:0]}}
 	in.memory.refused = false
 	in.ctx.begin(ctx, m.rt.cfg.stepTimeout)
 	callErr := in.stepFn.CallWithStack(&in.ctx, nil)
@@ -108,7 +109,7 @@ func (m *Module) Step(ctx context.Context, component string, p *lp.Process) (Res
 		return Result{}, ErrClosed
 	}
 	res, serr := in.classify(callErr, fired, why)
-	in.st = stepState{kids: in.st.kids[:0]} // keep no reference to p
+	in.st = stepState{kids: in.st.kids[:0], kv: kvState{last: in.st.kv.last[:0]}} // keep no reference to p
 	m.put(in, reuse && callErr == nil && serr == nil)
 	return res, serr
 }
@@ -224,6 +225,7 @@ type stepState struct {
 	kids      []int32 // finished children of the entry, in call order
 	kidsOK    bool
 	logBytes  int // guest log output this step, against LogLimits.PerStep
+	kv        kvState
 }
 
 // initTimeoutFactor bounds instantiation, _initialize included, at this

@@ -16,6 +16,7 @@ import (
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/engine"
+	"github.com/tsubame-rt/tsubame/node/kv"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
@@ -48,6 +49,42 @@ func (m *moduleFlags) Set(v string) error {
 	return nil
 }
 
+// grantFlags collects -grant BUCKET=COMPONENT[,COMPONENT...] into the [kv]
+// buckets a node's config would declare.
+type grantFlags map[string]kv.BucketConfig
+
+func (g grantFlags) String() string { return "" }
+
+func (g grantFlags) Set(v string) error {
+	bucket, comps, ok := strings.Cut(v, "=")
+	if !ok || comps == "" {
+		return fmt.Errorf("%q: want BUCKET=COMPONENT[,COMPONENT...]", v)
+	}
+	if !abi.ValidName(bucket) {
+		return fmt.Errorf("bucket name %q: 1 to %d letters, digits, _ - ., starting with a letter", bucket, abi.MaxName)
+	}
+	b := g[bucket]
+	for _, c := range strings.Split(comps, ",") {
+		if !abi.ValidName(c) {
+			return fmt.Errorf("component name %q in -grant %s", c, v)
+		}
+		b.Grant = append(b.Grant, c)
+	}
+	g[bucket] = b
+	return nil
+}
+
+// execKV is the store of a `tsubame exec` run: the memory backend (gone
+// when exec exits), or the Redis of -kv-redis.
+func execKV(grants grantFlags, redisURL string) (*kv.Store, error) {
+	c := kv.Config{Buckets: grants}
+	if redisURL != "" {
+		c.DefaultBackend = "redis"
+		c.Backends = map[string]kv.BackendConfig{"redis": {Type: kv.Redis, URL: redisURL}}
+	}
+	return kv.New(c, kv.Options{Logger: slog.New(slog.DiscardHandler)})
+}
+
 func runExec(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame exec", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -55,8 +92,11 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&mods, "m", "install component `NAME=FILE.wasm` (or FILE.wasm, named after the file); repeatable")
 	verbose := fs.Bool("v", false, "print each step, and guest logs, to stderr")
 	timeout := fs.Duration("timeout", 30*time.Second, "the request's deadline")
+	grants := grantFlags{}
+	fs.Var(grants, "grant", "grant KV bucket `BUCKET=COMPONENT[,COMPONENT...]`, as [kv.buckets] does; repeatable (every component has its private bucket anyway)")
+	redisURL := fs.String("kv-redis", "", "keep every bucket in the Redis at `URL` (redis:// or rediss://) instead of in memory, which is gone when exec exits")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tsubame exec [-m NAME=FILE.wasm]... [-v] [-timeout D] TARGET KIND [INPUT]\n\n"+
+		fmt.Fprintln(stderr, "usage: tsubame exec [-m NAME=FILE.wasm]... [-grant BUCKET=COMP,...]... [-kv-redis URL] [-v] [-timeout D] TARGET KIND [INPUT]\n\n"+
 			"Runs one request (an LP asking component TARGET for KIND with INPUT) to completion\n"+
 			"in this process and writes the reply to stdout. INPUT \"-\" or absent reads stdin.")
 		fs.PrintDefaults()
@@ -85,7 +125,13 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx := context.Background()
-	rt, err := wasmhost.New(ctx, wasmhost.NewConfig().WithLogger(log))
+	store, err := execKV(grants, *redisURL)
+	if err != nil {
+		fmt.Fprintln(stderr, "tsubame exec:", err)
+		return 1
+	}
+	defer store.Close()
+	rt, err := wasmhost.New(ctx, wasmhost.NewConfig().WithLogger(log).WithKV(store))
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame exec:", err)
 		return 1

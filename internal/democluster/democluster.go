@@ -24,6 +24,7 @@ import (
 	"github.com/tsubame-rt/tsubame/gateway"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/node/kv"
 )
 
 // Config says what to start.
@@ -54,6 +55,9 @@ type App struct {
 	// Placement returns the components node i (0-based) of n holds.
 	Placement func(i, n int) []string
 	Routes    []gateway.Route
+	// KV declares the buckets and grants of every node. The nodes share one
+	// store, so the memory backend is cluster-wide in the demo.
+	KV kv.Config
 }
 
 // Route is the demo's one route: GET /hello?name=NAME runs hello's kind
@@ -67,6 +71,8 @@ type Cluster struct {
 	ca      *pki.CA
 	Nodes   []*node.Node
 	Gateway *gateway.Gateway
+	// KV is the store every node of the cluster uses.
+	KV *kv.Store
 
 	cfg     Config // with App set
 	log     *slog.Logger
@@ -126,6 +132,9 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}()
 	if d.ca, err = pki.NewCA("tsubame-demo-ca"); err != nil {
 		return nil, fmt.Errorf("democluster: %w", err)
+	}
+	if d.KV, err = kv.New(c.App.KV, kv.Options{Logger: log}); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
 	// The first node is everyone's seed; the others start in parallel, since
 	// compiling the modules dominates start-up.
@@ -199,7 +208,7 @@ func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold})
+	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV})
 	if err != nil {
 		return nil, fmt.Errorf("democluster: start %s: %w", name, err)
 	}
@@ -303,6 +312,9 @@ func (d *Cluster) Shutdown(ctx context.Context) error {
 		if d.Nodes[i] != nil {
 			errs = append(errs, d.Nodes[i].Shutdown(ctx))
 		}
+	}
+	if d.KV != nil {
+		errs = append(errs, d.KV.Close())
 	}
 	return errors.Join(errs...)
 }
