@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/testutil"
@@ -119,7 +120,7 @@ func TestInstallStopsWaitingForADeadNode(t *testing.T) {
 	}
 	cl.Close() // membership stops hearing from it; its QUIC side still hangs
 	ans := <-done
-	var res InstallResponse
+	var res adminapi.InstallResponse
 	if err := json.Unmarshal(ans.body, &res); err != nil || len(res.Results) != 2 {
 		t.Fatalf("install: %d %s", ans.code, ans.body)
 	}
