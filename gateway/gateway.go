@@ -63,6 +63,10 @@ type Gateway struct {
 	// Nil: no blobs, every input inline.
 	blobs     *blob.Store
 	stopSweep context.CancelFunc
+	// local, set in a gateway embedded in a node (embed.go), runs a fresh
+	// LP on that node when its first step belongs there, and reports
+	// whether it did.
+	local func(*lp.Process) bool
 
 	// Set by New; nil in a core built for unit tests.
 	srv *servers
@@ -80,7 +84,7 @@ type call struct {
 type stats struct {
 	requests, replies, resends, duplicates atomic.Int64
 	noHolder, unavailable, timeouts, busy  atomic.Int64
-	tooLarge                               atomic.Int64
+	tooLarge, local                        atomic.Int64
 }
 
 // newCore builds the request-handling part of a gateway, dispatching over
@@ -147,9 +151,9 @@ func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	s := &g.stats
 	fmt.Fprintf(w, "%s\nnodes %d\nin_flight %d\nrequests %d\nreplies %d\nresends %d\nlate_duplicates %d\n"+
-		"no_holder %d\nunavailable %d\ntimeouts %d\nbusy %d\ntoo_large %d\n",
+		"no_holder %d\nunavailable %d\ntimeouts %d\nbusy %d\ntoo_large %d\nrun_here %d\n",
 		first, n, waiting, s.requests.Load(), s.replies.Load(), s.resends.Load(), s.duplicates.Load(),
-		s.noHolder.Load(), s.unavailable.Load(), s.timeouts.Load(), s.busy.Load(), s.tooLarge.Load())
+		s.noHolder.Load(), s.unavailable.Load(), s.timeouts.Load(), s.busy.Load(), s.tooLarge.Load(), s.local.Load())
 }
 
 // serveRoute answers one request of rt: build the input, run the LP, write
@@ -334,7 +338,12 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 			ID: id, Origin: g.name, Attempt: uint32(a), Deadline: deadline.UnixNano(),
 			Entries: []lp.Entry{root}, Blobs: rows,
 		}
-		_, err := g.disp.Dispatch(ctx, p, end)
+		var err error
+		if g.local != nil && g.local(p) {
+			g.stats.local.Add(1) // this node owns it: no hop
+		} else {
+			_, err = g.disp.Dispatch(ctx, p, end)
+		}
 		switch {
 		case err == nil:
 			acked++

@@ -187,8 +187,13 @@ func (g *Gateway) Errors() <-chan error { return g.srv.errs }
 // Shutdown stops accepting requests, waits (until ctx ends) for those in
 // flight to be answered, leaves the cluster and closes the transport.
 func (g *Gateway) Shutdown(ctx context.Context) error {
-	g.stopSweep()
-	errs := []error{g.adm.close(ctx), g.srv.shutdown(ctx), g.cl.Leave(ctx), g.tr.Close()}
+	if g.stopSweep != nil {
+		g.stopSweep()
+	}
+	errs := []error{g.adm.close(ctx), g.srv.shutdown(ctx)}
+	if g.local == nil { // an embedded gateway's node owns both
+		errs = append(errs, g.cl.Leave(ctx), g.tr.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -214,6 +219,9 @@ func (g *Gateway) Holders(component string) []string {
 // gateway sees.
 func (g *Gateway) Nodes() int {
 	n := 0
+	if g.local != nil {
+		n++ // the node it is embedded in
+	}
 	for _, p := range g.dir.Peers() {
 		if !p.Meta.Gateway {
 			n++

@@ -38,8 +38,9 @@ type Options struct {
 	// Logger receives the node's logs. Default slog.Default().
 	Logger *slog.Logger
 	// Deliver receives finished LPs whose origin is this node (nil: they
-	// are dropped with a log line). Nodes are not usually origins; tools
-	// that submit work through a node are.
+	// are dropped with a log line), whether they finish here or come back
+	// from a peer: an embedded gateway's replies, or those of a tool that
+	// submits work through the node.
 	Deliver func(*lp.Process)
 	// Hold, if set, is asked after each step that ran how much longer the
 	// step's worker stays busy; the worker waits that out without using a
@@ -402,6 +403,23 @@ func (n *Node) closeRest(ctx context.Context) {
 
 // acceptLP is the transport's handler: the runner's accept once New has
 // wired it.
+// RunHere runs p, a fresh LP whose origin is this node, on the calling
+// goroutine if its first step belongs here (this node holds the component and
+// is not markedly more loaded than the other holders), and reports whether it
+// did: from then on the node owns p, which comes back through
+// Options.Deliver when it finishes. False leaves p with the caller (send it
+// to another holder). It is how a gateway embedded in the node serves a
+// request without a QUIC hop.
+func (n *Node) RunHere(p *lp.Process) bool {
+	r := n.serving.Load()
+	return r != nil && r.runHere(p)
+}
+
+// Transport is the node's QUIC transport and Cluster its membership: an
+// embedded gateway sends and listens through them rather than its own.
+func (n *Node) Transport() *transport.Transport { return n.tr }
+func (n *Node) Cluster() *cluster.Cluster       { return n.cl }
+
 func (n *Node) acceptLP(ctx context.Context, from string, p *lp.Process) error {
 	r := n.serving.Load()
 	if r == nil {

@@ -102,6 +102,11 @@ func (r *runner) accept(from string, p *lp.Process) error {
 		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: r.name + " is shutting down"}
 	}
 	e := p.ActiveEntry()
+	if e == nil && p.Origin == r.name && r.deliver != nil {
+		// Coming home to the gateway this node embeds.
+		r.deliver(p)
+		return nil
+	}
 	if e == nil {
 		return &transport.Refusal{Reason: transport.Malformed, Detail: "the LP has finished; only its origin takes it"}
 	}
@@ -122,6 +127,29 @@ func (r *runner) accept(from string, p *lp.Process) error {
 	}
 	r.in.Add(1)
 	return nil
+}
+
+// runHere runs p, an LP that starts on this node (its embedded gateway
+// made it), on the calling goroutine, if its first step belongs here: this
+// node holds the component and is not markedly more loaded than the other
+// holders (stayHere). Then it returns true once p has left the calling
+// goroutine: finished and delivered, migrated, or queued. Otherwise it
+// returns false and p is still the caller's.
+//
+// Running on the caller spares the request two goroutine hand-offs (into the
+// run queue and out to the waiting caller); the wasm instance pool bounds how
+// many steps run at once, and running counts the LP in the load as a worker
+// would.
+func (r *runner) runHere(p *lp.Process) bool {
+	e := p.ActiveEntry()
+	if e == nil || r.draining.Load() || !r.stayHere(e.Target) {
+		return false
+	}
+	r.in.Add(1)
+	r.running.Add(1)
+	r.process(p)
+	r.running.Add(-1)
+	return true
 }
 
 // load is this node's one-dimensional load: work here over workers, plus

@@ -34,14 +34,21 @@ func BenchmarkStep(b *testing.B) {
 // the same module called directly on a wazero runtime with the same
 // configuration (compiler, close on context done, memory limit), with
 // minimal host functions that do the same memory copies but no checks,
-// no pool and no deadline.
+// no pool and no deadline. close=off is the same without close on context
+// done, the price of keeping a spinning guest killable: wazero then starts
+// no watcher goroutine per call and compiles no check into loops.
 func BenchmarkBareCall(b *testing.B) {
+	b.Run("close=on", func(b *testing.B) { benchBareCall(b, true) })
+	b.Run("close=off", func(b *testing.B) { benchBareCall(b, false) })
+}
+
+func benchBareCall(b *testing.B, closeOnDone bool) {
 	ctx := context.Background()
 	cache := wazero.NewCompilationCache()
 	defer cache.Close(ctx)
 	cfg := defaultConfig.resolved()
 	wz := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().
-		WithCloseOnContextDone(true).WithMemoryLimitPages(cfg.memoryLimitPages).WithCompilationCache(cache))
+		WithCloseOnContextDone(closeOnDone).WithMemoryLimitPages(cfg.memoryLimitPages).WithCompilationCache(cache))
 	defer wz.Close(ctx)
 	var out []byte
 	_, err := wz.NewHostModuleBuilder("tsubame").

@@ -32,10 +32,13 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	httpAddr := fs.String("http", "127.0.0.1:8080", "the gateway's `address`: TCP for HTTP/1.1, UDP for HTTP/3 (port 0 picks one)")
 	caOut := fs.String("ca-out", "", "write the demo CA's certificate (PEM) to `file`, for HTTP/3 clients to trust")
 	verbose := fs.Bool("v", false, "log every member at debug level")
+	placement := fs.String("placement", "spread", "`spread`: hello and greet on alternate nodes, so every request migrates; all: both on every node")
+	standalone := fs.Bool("standalone-gateway", false, "run the gateway as a member of its own instead of inside node-1")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tsubame demo [--nodes N] [--http ADDR] [--ca-out FILE] [-v]\n\n"+
-			"Starts N nodes and a gateway in this process on loopback, with an in-memory CA and the\n"+
-			"demo components embedded in the binary, and serves GET /hello?name=NAME. Ctrl-C stops it.")
+		fmt.Fprintln(stderr, "usage: tsubame demo [--nodes N] [--placement spread|all] [--http ADDR] [--ca-out FILE] [-v]\n\n"+
+			"Starts N nodes in this process on loopback, node-1 serving HTTP itself (the gateway embedded),\n"+
+			"with an in-memory CA and the demo components embedded in the binary, and serves\n"+
+			"GET /hello?name=NAME. Ctrl-C stops it.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -45,12 +48,17 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fs.Usage()
 		return 2
 	}
+	app, err := democluster.PlacedApp(*placement)
+	if err != nil {
+		fmt.Fprintln(stderr, "tsubame demo: --placement:", err)
+		return 2
+	}
 	log := textLogger(io.Discard, false)
 	if *verbose {
 		log = textLogger(stderr, true)
 	}
 	fmt.Fprintf(stdout, "Starting %d nodes and a gateway (compiling the components takes a few seconds)...\n", *nodes)
-	d, err := democluster.Start(ctx, democluster.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log})
+	d, err := democluster.Start(ctx, democluster.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log, App: app, Embed: !*standalone})
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame demo:", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
@@ -67,9 +75,13 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	}
 	addr := d.Gateway.HTTPAddr()
 	_, port, _ := net.SplitHostPort(addr)
-	fmt.Fprintf(stdout, "Tsubame demo: %d nodes, gateway at %s (HTTP/1.1 on TCP, HTTP/3 on UDP port %s)\n", *nodes, d.URL(), port)
+	where := "in " + d.Gateway.Name()
+	if *standalone {
+		where = "standalone"
+	}
+	fmt.Fprintf(stdout, "Tsubame demo: %d nodes, gateway at %s (%s; HTTP/1.1 on TCP, HTTP/3 on UDP port %s)\n", *nodes, d.URL(), where, port)
 	for i, n := range d.Nodes {
-		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), democluster.Placement(i, *nodes))
+		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), app.Placement(i, *nodes))
 	}
 	fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
 	if *caOut != "" {

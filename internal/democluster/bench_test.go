@@ -8,13 +8,16 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/internal/loadgen"
+	"github.com/tsubame-rt/tsubame/internal/cputime"
 )
 
-// BenchmarkHello measures GET /hello?name=bench end to end: through the
-// gateway and a demo cluster of 1 and 3 nodes (hello -> greet -> hello, every
-// hop a QUIC migration when there are several nodes), and through a plain
-// net/http handler doing the same string work, in the same run. It reports
-// requests/s and the p99 latency of the run.
+// BenchmarkHello measures GET /hello?name=bench end to end: through a demo
+// cluster of 1 and 3 nodes with the gateway embedded in node-1 (spread:
+// hello -> greet -> hello, every hop a QUIC migration when there are several
+// nodes; all: every node holds both), the same with a standalone gateway,
+// and through a plain net/http handler doing the same string work, in the
+// same run. It reports requests/s, the p99 latency of the run and the CPU
+// per request of the whole process (client included).
 //
 //	go test -run '^$' -bench Hello -benchtime 5000x ./internal/democluster
 func BenchmarkHello(b *testing.B) {
@@ -27,11 +30,20 @@ func BenchmarkHello(b *testing.B) {
 	defer plain.Close()
 	b.Run("plain", func(b *testing.B) { benchHello(b, "http://"+ln.Addr().String()) })
 	for _, n := range []struct {
-		name  string
-		nodes int
-	}{{"nodes=1", 1}, {"nodes=3", 3}} {
+		name       string
+		nodes      int
+		placement  string
+		standalone bool
+	}{
+		{"nodes=1", 1, "spread", false}, {"nodes=3", 3, "spread", false}, {"nodes=3/all", 3, "all", false},
+		{"standalone/nodes=1", 1, "spread", true}, {"standalone/nodes=3", 3, "spread", true},
+	} {
 		b.Run(n.name, func(b *testing.B) {
-			d, err := Start(context.Background(), Config{Nodes: n.nodes, HTTP: "127.0.0.1:0"})
+			app, err := PlacedApp(n.placement)
+			if err != nil {
+				b.Fatal(err)
+			}
+			d, err := Start(context.Background(), Config{Nodes: n.nodes, HTTP: "127.0.0.1:0", App: app, Embed: !n.standalone})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -52,6 +64,7 @@ func benchHello(b *testing.B, base string) {
 		b.Fatal(r.Err)
 	}
 	b.ResetTimer()
+	cpu := cputime.Start()
 	start := time.Now()
 	s, err := loadgen.Run(context.Background(), loadgen.Config{Concurrency: benchConcurrency, Requests: b.N, Interval: time.Minute}, 0, do)
 	elapsed := time.Since(start)
@@ -62,6 +75,7 @@ func benchHello(b *testing.B, base string) {
 	if _, failed, _ := s.Totals(); failed > 0 {
 		b.Fatalf("%d requests failed (first: %s)", failed, s.FirstErr())
 	}
+	cpu.Report(b, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(loadgen.Percentile(s.Latencies(), 99).Microseconds()), "p99-µs")
 }

@@ -46,6 +46,11 @@ type Config struct {
 	// Hold is every node's node.Options.Hold: a modelled capacity (nil:
 	// none).
 	Hold func(component string, took time.Duration) time.Duration
+	// Embed runs the gateway inside node-1 (one process serving HTTP and
+	// running LPs: gateway.StartNode), so a request whose first step
+	// belongs there crosses no QUIC hop. Otherwise the gateway is a member
+	// of its own and every request crosses to a node and back.
+	Embed bool
 }
 
 // App is what a cluster serves: modules, which node holds which, routes.
@@ -92,6 +97,26 @@ func Placement(i, n int) []string {
 	return []string{"greet"}
 }
 
+// PlaceAll puts every component on every node, as nginx's replicas are: a
+// request can run start to finish on whichever node it lands on.
+func PlaceAll(int, int) []string { return []string{"hello", "greet"} }
+
+// Placements are the demo app's placements by the name `--placement` takes:
+// "spread" (Placement, the default: every request migrates) and "all"
+// (PlaceAll).
+var Placements = map[string]func(i, n int) []string{"spread": Placement, "all": PlaceAll}
+
+// PlacedApp is the demo app under the named placement (see Placements).
+func PlacedApp(name string) (*App, error) {
+	pl, ok := Placements[name]
+	if !ok {
+		return nil, fmt.Errorf("placement %q: want \"spread\" or \"all\"", name)
+	}
+	app := demoApp
+	app.Placement = pl
+	return &app, nil
+}
+
 var demoApp = App{
 	Modules:   map[string][]byte{"hello": tsubame.DemoHello, "greet": tsubame.DemoGreet},
 	Placement: Placement,
@@ -136,10 +161,41 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if d.KV, err = kv.New(c.App.KV, kv.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}
+	gc := gateway.DefaultConfig()
+	gc.HTTP.Listen = c.HTTP
+	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
+	gc.HTTP.ExposeTrace = true
+	gc.Routes = c.App.Routes
+	if c.AttemptTimeout > 0 {
+		gc.Dispatch.AttemptTimeout = c.AttemptTimeout
+	}
+	gwName := "gateway"
+	if c.Embed {
+		gwName = nodeName(0)
+	}
+	certPEM, keyPEM, err := d.ca.Issue(gwName, "127.0.0.1")
+	if err != nil {
+		return nil, fmt.Errorf("democluster: %w", err)
+	}
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("democluster: %w", err)
+	}
+	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log}
+
 	// The first node is everyone's seed; the others start in parallel, since
 	// compiling the modules dominates start-up.
-	if d.Nodes[0], err = d.startNode(ctx, 0, c.App.Placement(0, c.Nodes), nil); err != nil {
+	nc, no, err := d.nodeConfig(0, c.App.Placement(0, c.Nodes), nil)
+	if err != nil {
 		return nil, err
+	}
+	if c.Embed {
+		d.Nodes[0], d.Gateway, err = gateway.StartNode(ctx, nc, gc, no, gopt)
+	} else {
+		d.Nodes[0], err = node.New(ctx, nc, no)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("democluster: start %s: %w", nc.Name, err)
 	}
 	seeds := []string{d.Nodes[0].GossipAddr()}
 	var wg sync.WaitGroup
@@ -156,35 +212,15 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 
-	gc := gateway.DefaultConfig()
-	gc.Name = "gateway"
-	gc.Seeds = seeds
-	gc.HTTP.Listen = c.HTTP
-	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
-	gc.HTTP.ExposeTrace = true
-	gc.Routes = c.App.Routes
-	if c.AttemptTimeout > 0 {
-		gc.Dispatch.AttemptTimeout = c.AttemptTimeout
-	}
-	clusterTLS, err := d.ca.IssueTLS("gateway")
-	if err != nil {
-		return nil, fmt.Errorf("democluster: %w", err)
-	}
-	certPEM, keyPEM, err := d.ca.Issue("gateway", "127.0.0.1")
-	if err != nil {
-		return nil, fmt.Errorf("democluster: %w", err)
-	}
-	pair, err := tls.X509KeyPair(certPEM, keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("democluster: %w", err)
-	}
-	d.Gateway, err = gateway.New(ctx, gc, gateway.Options{
-		ClusterTLS: clusterTLS,
-		HTTPCert:   &tls.Config{Certificates: []tls.Certificate{pair}},
-		Logger:     log,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("democluster: %w", err)
+	if !c.Embed {
+		gc.Name = gwName
+		gc.Seeds = seeds
+		if gopt.ClusterTLS, err = d.ca.IssueTLS(gwName); err != nil {
+			return nil, fmt.Errorf("democluster: %w", err)
+		}
+		if d.Gateway, err = gateway.New(ctx, gc, gopt); err != nil {
+			return nil, fmt.Errorf("democluster: %w", err)
+		}
 	}
 	if err := d.waitReady(ctx); err != nil {
 		return nil, err
@@ -192,12 +228,28 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	return d, nil
 }
 
+func nodeName(i int) string { return fmt.Sprintf("node-%d", i+1) }
+
 // startNode starts node-(i+1) holding comps.
 func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []string) (*node.Node, error) {
-	name := fmt.Sprintf("node-%d", i+1)
+	nc, no, err := d.nodeConfig(i, comps, seeds)
+	if err != nil {
+		return nil, err
+	}
+	nd, err := node.New(ctx, nc, no)
+	if err != nil {
+		return nil, fmt.Errorf("democluster: start %s: %w", nc.Name, err)
+	}
+	return nd, nil
+}
+
+// nodeConfig is node-(i+1)'s config, holding comps and joining through
+// seeds.
+func (d *Cluster) nodeConfig(i int, comps []string, seeds []string) (node.Config, node.Options, error) {
+	name := nodeName(i)
 	tlsConf, err := d.ca.IssueTLS(name)
 	if err != nil {
-		return nil, fmt.Errorf("democluster: %w", err)
+		return node.Config{}, node.Options{}, fmt.Errorf("democluster: %w", err)
 	}
 	nc := node.DefaultConfig()
 	nc.Name = name
@@ -208,11 +260,7 @@ func (d *Cluster) startNode(ctx context.Context, i int, comps []string, seeds []
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	nd, err := node.New(ctx, nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV})
-	if err != nil {
-		return nil, fmt.Errorf("democluster: start %s: %w", name, err)
-	}
-	return nd, nil
+	return nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV}, nil
 }
 
 // AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1
@@ -265,6 +313,9 @@ func (d *Cluster) waitReady(ctx context.Context) error {
 // notReady says what the cluster still lacks, or "".
 func (d *Cluster) notReady() string {
 	for _, n := range d.Nodes {
+		if n.Name() == d.Gateway.Name() {
+			continue // the gateway is embedded in it
+		}
 		for _, comp := range n.Components() {
 			if !slices.Contains(d.Gateway.Holders(comp.Name), n.Name()) {
 				return "the gateway does not see " + n.Name() + " hold " + comp.Name
