@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/internal/loadgen"
 	"github.com/tsubame-rt/tsubame/internal/cputime"
+	"github.com/tsubame-rt/tsubame/internal/loadgen"
 )
 
 // BenchmarkHello measures GET /hello?name=bench end to end: through a demo
