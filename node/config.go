@@ -114,6 +114,10 @@ type LimitsConfig struct {
 	MaxEntries  int           `toml:"max_entries"`
 	MaxDepth    int           `toml:"max_depth"`
 	MaxTrace    int           `toml:"max_trace"`
+	// FreshInstances names components whose every step runs in a new
+	// instance (ABI.md §2): for code that cannot be trusted to leave no
+	// state behind, at the cost of an instantiation per step.
+	FreshInstances []string `toml:"fresh_instances"`
 }
 
 // DefaultPolicy is the scheduler policy a node uses unless configured; the
@@ -289,6 +293,11 @@ func (c Config) Validate() error {
 	floor("max_entries", l.MaxEntries, abi.MaxEntries)
 	floor("max_depth", l.MaxDepth, abi.MaxDepth)
 	floor("max_lp_bytes", l.MaxLPBytes, 2*abi.MaxInput)
+	for _, n := range l.FreshInstances {
+		if !abi.ValidName(n) {
+			bad("limits.fresh_instances", "%q is not a valid component name", n)
+		}
+	}
 	if l.MaxTrace < 0 {
 		bad("limits.max_trace", "%d is negative", l.MaxTrace)
 	}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +26,12 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatal(err)
 	}
 	d := DefaultConfig()
+	if len(c.Limits.FreshInstances) != 0 {
+		t.Errorf("limits.fresh_instances = %q, want none", c.Limits.FreshInstances)
+	}
+	c.Limits.FreshInstances = nil // [] in the sample
 	if c.Listen != d.Listen || c.Gossip != d.Gossip || c.Admin != d.Admin || c.Scheduler != d.Scheduler ||
-		c.Membership != d.Membership || c.Limits != d.Limits || c.Workers != 0 || c.Queue != 0 {
+		c.Membership != d.Membership || !reflect.DeepEqual(c.Limits, d.Limits) || c.Workers != 0 || c.Queue != 0 {
 		t.Errorf("sample config differs from the defaults:\n got %+v\nwant %+v", c, d)
 	}
 	abs, _ := filepath.Abs("../testdata/echo.wasm")

@@ -143,6 +143,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		WithStepTimeout(c.Limits.StepTimeout).
 		WithMaxInstances(c.Workers).
 		WithLimits(c.LpLimits()).
+		WithFreshInstances(c.Limits.FreshInstances...).
 		WithLogger(log)
 	if c.DataDir != "" {
 		wc = wc.WithCacheDir(filepath.Join(c.DataDir, "compiled"))

@@ -22,6 +22,7 @@ type Config struct {
 	logLimits        LogLimits
 	blobs            Blobs
 	kv               KV
+	fresh            map[string]bool // components whose every step gets a new instance
 }
 
 // defaultConfig holds every default in one place.
@@ -127,6 +128,22 @@ func (c Config) WithBlobs(b Blobs) Config {
 // component had been granted no bucket.
 func (c Config) WithKV(kv KV) Config {
 	c.kv = kv
+	return c
+}
+
+// WithFreshInstances makes every step of the named components run in an
+// instance no earlier step used: the instance is discarded after the step
+// and a new one instantiated (from the compiled module, so data segments,
+// globals and memory start as the module declares them). Default: none, and
+// instances are reused across steps of any LPs (ABI.md §2). For components
+// that cannot be trusted to leave no state (or a previous request's bytes)
+// behind; each step then pays an instantiation, measured in BENCHMARKS.md.
+// The names replace any given before.
+func (c Config) WithFreshInstances(components ...string) Config {
+	c.fresh = make(map[string]bool, len(components))
+	for _, n := range components {
+		c.fresh[n] = true
+	}
 	return c
 }
 

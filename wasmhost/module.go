@@ -110,7 +110,7 @@ func (m *Module) Step(ctx context.Context, component string, p *lp.Process) (Res
 	}
 	res, serr := in.classify(callErr, fired, why)
 	in.st = stepState{kids: in.st.kids[:0], kv: kvState{last: in.st.kv.last[:0]}} // keep no reference to p
-	m.put(in, reuse && callErr == nil && serr == nil)
+	m.put(in, reuse && callErr == nil && serr == nil && !m.rt.cfg.fresh[component])
 	return res, serr
 }
 

@@ -57,6 +57,8 @@
           (i32.ne (call $cont (i32.const 20) (i32.const 2)) (i32.const 2))
           (i32.ne (i32.load16_u (i32.const 20)) (i32.load16_u (i32.const 16))))
       (then
+        ;; Code 3, not one of ours (100+): the host did not hand back the
+        ;; continuation we saved, a broken contract (ABI.md §4).
         (call $fail (i32.const 3) (i32.const 32) (i32.const 16))
         (return)))
     ;; Child 0's result: length first, then the bytes (+1 for the "!").
