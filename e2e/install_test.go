@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 )
 
 // hotNodeConfig is a node config with a data directory (the module store)
@@ -204,10 +206,11 @@ input = "query:name"
 		return ""
 	})
 	t.Logf("first request served by the new holder %v after `tsubame install` returned", firstServed.Round(time.Millisecond))
-	if firstServed > time.Second {
-		t.Errorf("the new component served %v after the install returned, want within a second", firstServed)
-	}
-	time.Sleep(300 * time.Millisecond) // keep the load on a little past the install
+	// How soon it serves is BenchmarkInstallToServe's to measure; the test
+	// asserts the order: served by the new holder, with the load still
+	// running and failing nothing.
+	atServe := served.Load()
+	testutil.WaitFor(t, "the load to go on past the install", func() bool { return served.Load() >= atServe+20 })
 	close(stop)
 	load.Wait()
 	if n := failed.Load(); n > 0 {

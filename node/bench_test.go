@@ -96,7 +96,7 @@ func benchScheduler(b *testing.B, mode, policy string, workers []int) {
 	o := newOrigin(b, ca, "origin", seed)
 	sc := DefaultConfig().Scheduler
 	sc.Policy = policy
-	pick, err := newRunner("origin", sc, 1, 1, lp.DefaultLimits, noEngine{}, o.tr, o.cl, quiet)
+	pick, err := newRunner("origin", sc, 1, newRunQueue(1), lp.DefaultLimits, noEngine{}, o.tr, o.cl, quiet)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/lp"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
-	"github.com/tsubame-rt/tsubame/node/blob"
 )
 
 // nodeNet is the blob store's way to peers: the node's transport, which
@@ -68,20 +68,6 @@ func (n *Node) memberAt(addr string) (string, bool) {
 		}
 	}
 	return "", false
-}
-
-// requestMux sends blob requests to the blob store and the rest to hot
-// install.
-type requestMux struct {
-	hot   transport.RequestHandler
-	blobs *blob.Store
-}
-
-func (m requestMux) HandleRequest(ctx context.Context, from string, kind transport.RequestKind, body []byte) ([]byte, error) {
-	if blob.Handles(kind) {
-		return m.blobs.HandleRequest(ctx, from, kind, body)
-	}
-	return m.hot.HandleRequest(ctx, from, kind, body)
 }
 
 // resolveRoot replaces the by-reference reply of a finished LP whose origin

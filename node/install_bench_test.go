@@ -138,7 +138,7 @@ func BenchmarkStepOverhead(b *testing.B) {
 	for _, s := range []struct {
 		name string
 		step stepper
-	}{{"engine", n.eng}, {"hot", hotStepper{n.hot, n.eng}}} {
+	}{{"engine", n.eng}, {"hot", n.hot.Stepper()}} {
 		b.Run(s.name, func(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {

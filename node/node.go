@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/tsubame-rt/tsubame/node/blob"
 	"log/slog"
 	"net"
 	"os"
@@ -16,12 +15,18 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/node/blob"
+
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/admin"
+	"github.com/tsubame-rt/tsubame/node/autogrow"
 	"github.com/tsubame-rt/tsubame/node/engine"
+	"github.com/tsubame-rt/tsubame/node/install"
 	"github.com/tsubame-rt/tsubame/node/kv"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
@@ -61,19 +66,21 @@ type Options struct {
 
 // Node is a running Tsubame server.
 type Node struct {
-	cfg Config
-	log *slog.Logger
-	rt  *wasmhost.Runtime
-	eng *engine.Engine
-	tr  *transport.Transport
-	cl  *cluster.Cluster
-	run *runner
-	// serving is run once New has wired it: the transport and the cluster
-	// call back into the node before that, from their own goroutines.
-	serving atomic.Pointer[runner]
+	cfg  Config
+	log  *slog.Logger
+	rt   *wasmhost.Runtime
+	eng  *engine.Engine
+	tr   *transport.Transport
+	cl   *cluster.Cluster
+	run  *runner
+	hot  *install.Manager // hot install: module store, manifest, versions, fetches
+	grow *autogrow.Grower
+	adm  *admin.Server
+	// serving holds run and hot once New has built them: the transport and
+	// the cluster call back into the node before that, from their own
+	// goroutines.
+	serving atomic.Pointer[parts]
 	quic    string // advertised QUIC address
-	adm     *admin
-	hot     *hot // hot install: module store, versions, auto-grow (install.go)
 	// blobs keeps this node's share of its LPs' large values (node/blob).
 	blobs *blob.Store
 	kv    *kv.Store
@@ -87,6 +94,12 @@ type Node struct {
 	shutMu   sync.Mutex
 	shutErr  error
 	shutDone bool
+}
+
+// parts are what the transport's and the cluster's callbacks reach.
+type parts struct {
+	run *runner
+	hot *install.Manager
 }
 
 // New starts a node: it loads its components, listens for LPs over QUIC,
@@ -152,15 +165,22 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: start wasm runtime: %w", err)
 	}
 	n.eng = engine.New(n.rt, engine.Options{Node: c.Name, Limits: c.LpLimits(), Logger: log})
-	if err := n.loadAll(ctx, o.Modules, tlsConf); err != nil {
+	configured, err := n.loadComponents(ctx, o.Modules)
+	if err != nil {
 		return nil, err
+	}
+	var token *adminapi.Token
+	if c.AdminTokenFile != "" {
+		if token, err = adminapi.Read(c.AdminTokenFile); err != nil {
+			return nil, fmt.Errorf("node: admin_token_file: %w", err)
+		}
 	}
 
 	n.tr, err = transport.Listen(ctx, transport.Config{
 		Listen:   c.Listen,
 		TLS:      tlsConf,
 		Handler:  transport.HandlerFunc(n.acceptLP),
-		Requests: requestMux{n.hot, n.blobs},
+		Requests: transport.RequestHandlerFunc(n.handleRequest),
 		Logger:   log,
 		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
 		Limits:   c.LpLimits(),
@@ -182,26 +202,47 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
-	var step stepper = hotStepper{n.hot, n.eng}
+	q := newRunQueue(c.Queue)
+	storeDir := ""
+	if c.DataDir != "" {
+		storeDir = filepath.Join(c.DataDir, "modules")
+	}
+	n.hot, err = install.New(ctx, install.Config{
+		Name: c.Name, Workers: c.Workers, Dir: storeDir,
+		MaxBytes: c.Modules.MaxBytes, KeepOld: c.Modules.KeepOld, Configured: configured,
+	}, install.Deps{
+		Runtime: n.rt, Engine: n.eng, Cluster: n.cl, Net: n.tr, Queue: q, Logger: log,
+		Changed: func() { n.refreshComponents(); n.cl.Announce() },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n.refreshComponents()
+	var step stepper = n.hot.Stepper()
 	if o.Hold != nil {
 		step = holdStep{step, o.Hold}
 	}
 	if o.wrap != nil {
 		step = o.wrap(step)
 	}
-	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, c.Queue, c.LpLimits(), step, blobSender{n}, n.cl, log); err != nil {
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, q, c.LpLimits(), step, blobSender{n}, n.cl, log); err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	if deliver := o.Deliver; deliver != nil {
 		n.run.deliver = func(p *lp.Process) { n.resolveRoot(p); deliver(p) }
 	}
-	n.serving.Store(n.run)
+	n.grow = autogrow.New(c.Autogrow, growHost{name: c.Name, hot: n.hot, run: n.run, cl: n.cl, eng: n.eng}, log)
+	n.serving.Store(&parts{run: n.run, hot: n.hot})
 	n.run.start()
+	n.cl.Announce() // advertise the components now, not at the next report
 	n.loops.Add(2)
 	go n.tick()
-	go n.hot.loop()
+	go n.housekeep()
 	if c.Admin != "off" {
-		if n.adm, err = startAdmin(c.Admin, n); err != nil {
+		n.adm, err = admin.Start(admin.Config{
+			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log,
+		}, adminNode{n}, n.hot)
+		if err != nil {
 			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
 		}
 	}
@@ -226,8 +267,9 @@ func advertised(addr string) (string, error) {
 	return addr, nil
 }
 
-// loadComponents compiles the configured modules and installs them.
-func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) error {
+// loadComponents compiles the configured modules (files, and mem by name)
+// and installs them; it returns their bytes by component name.
+func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) (map[string][]byte, error) {
 	wasm := map[string][]byte{}
 	src := map[string]string{}
 	for name, path := range n.cfg.Components {
@@ -236,7 +278,7 @@ func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) error 
 		}
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return fmt.Errorf("node: component %s: %w", name, err)
+			return nil, fmt.Errorf("node: component %s: %w", name, err)
 		}
 		wasm[name], src[name] = b, path
 	}
@@ -251,13 +293,12 @@ func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) error 
 	for _, name := range names {
 		m, err := n.rt.Load(ctx, wasm[name])
 		if err != nil {
-			return fmt.Errorf("node: component %s from %s: %w", name, src[name], err)
+			return nil, fmt.Errorf("node: component %s from %s: %w", name, src[name], err)
 		}
 		n.eng.Install(name, m)
 		n.log.Info("component loaded", "component", name, "hash", m.Hash().Short(), "bytes", m.Size(), "from", src[name])
 	}
-	n.refreshComponents()
-	return nil
+	return wasm, nil
 }
 
 // refreshComponents republishes the component list the cluster advertises.
@@ -274,10 +315,11 @@ func (n *Node) refreshComponents() {
 // choosing it within one report interval.
 func (n *Node) localMeta() cluster.Meta {
 	m := cluster.Meta{QUIC: n.quic, Workers: n.cfg.Workers}
-	r := n.serving.Load()
-	if r == nil {
+	p := n.serving.Load()
+	if p == nil {
 		return m // starting: nothing to advertise yet
 	}
+	r := p.run
 	if !r.draining.Load() {
 		if cs := n.comps.Load(); cs != nil {
 			m.Components = *cs
@@ -323,7 +365,7 @@ func (n *Node) AdminAddr() string {
 	if n.adm == nil {
 		return ""
 	}
-	return n.adm.addr
+	return n.adm.Addr()
 }
 
 // Config returns the configuration the node runs with, defaults filled in.
@@ -388,7 +430,13 @@ func (n *Node) closeRest(ctx context.Context) {
 		close(n.stop)
 		n.loops.Wait()
 		if n.adm != nil {
-			_ = n.adm.srv.Shutdown(ctx)
+			_ = n.adm.Shutdown(ctx)
+		}
+		if n.hot != nil {
+			n.hot.Close() // ends the auto-installs in flight too
+		}
+		if n.grow != nil {
+			n.grow.Wait()
 		}
 		if n.tr != nil {
 			_ = n.tr.Close()
@@ -422,9 +470,22 @@ func (n *Node) Transport() *transport.Transport { return n.tr }
 func (n *Node) Cluster() *cluster.Cluster       { return n.cl }
 
 func (n *Node) acceptLP(ctx context.Context, from string, p *lp.Process) error {
-	r := n.serving.Load()
-	if r == nil {
+	ps := n.serving.Load()
+	if ps == nil {
 		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: n.cfg.Name + " is starting"}
 	}
-	return r.accept(from, p)
+	return ps.run.accept(from, p)
+}
+
+// handleRequest answers peers' requests (modules, install orders) once New
+// has built hot install.
+func (n *Node) handleRequest(ctx context.Context, from string, kind transport.RequestKind, body []byte) ([]byte, error) {
+	if blob.Handles(kind) {
+		return n.blobs.HandleRequest(ctx, from, kind, body)
+	}
+	ps := n.serving.Load()
+	if ps == nil {
+		return nil, &transport.RequestError{Status: transport.StatusUnsupported, Msg: n.cfg.Name + " is starting"}
+	}
+	return ps.hot.HandleRequest(ctx, from, kind, body)
 }

@@ -60,7 +60,7 @@ func TestRestartRepairsStoredModule(t *testing.T) {
 			c.Seeds = []string{n2.GossipAddr()}
 			again := startNode(t, ca, c, nil)
 			testutil.WaitFor(t, "the restarted node to fetch its module again", func() bool { return holds(again, "fresh") })
-			b, err := again.hot.store.Get(hash)
+			b, err := again.hot.Store().Get(hash)
 			if err != nil || lp.Hash(sha256.Sum256(b)) != hash {
 				t.Errorf("store after repair: %v", err)
 			}

@@ -69,7 +69,7 @@ type runner struct {
 	pushing sync.Mutex
 }
 
-func newRunner(name string, sc SchedulerConfig, workers, queue int, limits lp.Limits, eng stepper, net dispatch.Sender, dir directory, log *slog.Logger) (*runner, error) {
+func newRunner(name string, sc SchedulerConfig, workers int, q *runQueue, limits lp.Limits, eng stepper, net dispatch.Sender, dir directory, log *slog.Logger) (*runner, error) {
 	pol, err := sched.New(sc.Policy)
 	if err != nil {
 		return nil, err
@@ -81,7 +81,7 @@ func newRunner(name string, sc SchedulerConfig, workers, queue int, limits lp.Li
 			Policy: pol, Attempts: sc.Attempts, MaxBytes: limits.MaxTotal, Logger: log,
 		}, net, dir),
 		workers: workers, limits: limits,
-		q:   newRunQueue(queue),
+		q:   q,
 		ctx: ctx, cancel: cancel,
 	}, nil
 }
@@ -495,6 +495,15 @@ func (q *runQueue) pop() (p *lp.Process, open bool) {
 		q.items = q.items[:0:0] // let the backing array go
 	}
 	return p, true
+}
+
+// Each calls f for every queued LP, under the queue's lock (install.Queue).
+func (q *runQueue) Each(f func(*lp.Process)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, p := range q.items {
+		f(p)
+	}
 }
 
 func (q *runQueue) len() int {

@@ -243,7 +243,7 @@ func newTestCluster(t *testing.T, workers, queue int, specs map[string][]string)
 		}
 		sc := DefaultConfig().Scheduler
 		sc.CPUWeight = 0 // one process hosts every node: its CPU says nothing about one of them
-		r, err := newRunner(name, sc, workers, queue, lp.DefaultLimits, eng, tc.net, d, quiet)
+		r, err := newRunner(name, sc, workers, newRunQueue(queue), lp.DefaultLimits, eng, tc.net, d, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -628,7 +628,7 @@ func TestRunnerAcceptRacingDrain(t *testing.T) {
 	for iter := range 50 {
 		eng := &goEngine{node: "a", comps: map[string]bool{"echo": true}}
 		dir := &staticDir{peers: map[string]cluster.Peer{}, self: "a"}
-		r, err := newRunner("a", sc, 2, 1<<16, lp.DefaultLimits, yieldEngine{eng}, newMemNet(), dir, quiet)
+		r, err := newRunner("a", sc, 2, newRunQueue(1<<16), lp.DefaultLimits, yieldEngine{eng}, newMemNet(), dir, quiet)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,14 +1,12 @@
-package node
+package install
 
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
+	"log/slog"
 	"slices"
 	"sort"
 	"sync"
@@ -16,50 +14,121 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/adminapi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node/autogrow"
+	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/node/store"
+	"github.com/tsubame-rt/tsubame/node/versions"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
-// hot is a node's hot-install state: the module store and its manifest,
+// Manager is a node's hot install: the module store and its manifest,
 // installs and removals at run time (from the admin API, from peers' install
 // orders and from auto-grow), module fetches from peers, the old versions
 // kept for suspended LPs, and per-component statistics.
-type hot struct {
-	n     *Node
-	store *store.Store
-	// token is the admin bearer token; nil: the module endpoints are off.
-	token     *adminapi.Token
-	adminTLS  *tls.Config
+type Manager struct {
+	name    string
+	workers int
+	log     *slog.Logger
+	rt      Runtime
+	eng     Engine
+	cl      Cluster
+	net     Requester
+	queue   Queue
+	changed func()
+
+	store     *store.Store
 	maxBytes  int
 	keepOld   time.Duration
-	configSum map[string]lp.Hash // [components] (and in-memory) modules by name, as loaded at start
+	configSum map[string]lp.Hash // configured modules by name, as loaded at start
 	started   time.Time
 
 	// mu serialises installs, removals, the manifest and the version
 	// collector; it is never held while a step runs.
 	mu       sync.Mutex
 	manifest map[string]store.Entry
+	repairs  []store.Entry // restored entries whose stored module is lost; only repair touches it after restore
 
-	vers  versions
+	vers  *versions.Keeper
 	stats sync.Map // component name -> *compStats
 
 	fetchMu  sync.Mutex
 	fetching map[lp.Hash]*fetchCall
 
-	grow *autogrow.Grower
-
-	statusMu   sync.Mutex // peerReports' cache
+	statusMu   sync.Mutex // PeerReports' cache
 	statusAt   time.Time
 	statusReps []adminapi.ComponentsReport
 
-	ctx    context.Context // ends when the node stops
+	ctx    context.Context // ends at Close
 	cancel context.CancelFunc
-	wg     sync.WaitGroup // background installs
+	wg     sync.WaitGroup // background installs and repairs
+}
 
-	repairs []store.Entry // installed modules to fetch again (repair.go)
+// Config is how a Manager keeps modules.
+type Config struct {
+	// Name is this node's member name; Workers its worker count (for the
+	// per-component load share).
+	Name    string
+	Workers int
+	// Dir is the module store's directory ("": in memory only).
+	Dir string
+	// MaxBytes bounds one module; KeepOld is how long an old version is
+	// kept past its last use ([modules]).
+	MaxBytes int
+	KeepOld  time.Duration
+	// Configured are the modules the node loaded from its config (and from
+	// memory) before New, by component name: kept in the store for peers,
+	// and the intent a manifest entry is checked against.
+	Configured map[string][]byte
+}
+
+// Runtime is the wasm runtime: wasmhost.Runtime.
+type Runtime interface {
+	Load(ctx context.Context, wasm []byte) (*wasmhost.Module, error)
+	Validate(ctx context.Context, wasm []byte) error
+	Module(h lp.Hash) *wasmhost.Module
+	Drop(ctx context.Context, h lp.Hash) error
+}
+
+// Engine runs steps of the installed components: node/engine.Engine.
+type Engine interface {
+	Install(name string, m *wasmhost.Module)
+	Remove(name string)
+	Components() []engine.Component
+	Holds(component string) bool
+	Step(ctx context.Context, p *lp.Process) (lp.Step, error)
+}
+
+// Cluster is the node's membership view: cluster.Cluster.
+type Cluster interface {
+	Members() []cluster.Peer
+	Peer(name string) (cluster.Peer, bool)
+}
+
+// Requester asks a peer over the cluster's QUIC connections:
+// transport.Transport.
+type Requester interface {
+	Request(ctx context.Context, addr string, kind transport.RequestKind, body []byte, maxResp int) ([]byte, error)
+}
+
+// Queue lets the Manager see the LPs waiting in the node's run queue.
+type Queue interface {
+	// Each calls f for every queued LP, under the queue's lock.
+	Each(f func(*lp.Process))
+}
+
+// Deps are the parts of the node a Manager works with.
+type Deps struct {
+	Runtime Runtime
+	Engine  Engine
+	Cluster Cluster
+	Net     Requester
+	Queue   Queue
+	Logger  *slog.Logger
+	// Changed republishes the node's component list after an install or
+	// removal, and tells the cluster.
+	Changed func()
 }
 
 // Install sources, as the manifest and the components list show them.
@@ -73,82 +142,83 @@ const (
 // installTimeout bounds one install order to a peer: its fetch and compile.
 const installTimeout = 60 * time.Second
 
-// loadAll opens the module store, loads the configured components and then
-// what the manifest says was installed at run time, so a restarted node holds
-// what it held.
-func (n *Node) loadAll(ctx context.Context, mem map[string][]byte, nodeTLS *tls.Config) error {
-	h := &hot{
-		n:         n,
-		maxBytes:  n.cfg.Modules.MaxBytes,
-		keepOld:   n.cfg.Modules.KeepOld,
+// New opens the module store, keeps the configured modules in it and
+// applies the manifest (components installed or removed at run time), so a
+// restarted node holds what it held. Modules the store lost are fetched
+// again from peers in the background until Close.
+func New(ctx context.Context, c Config, d Deps) (*Manager, error) {
+	h := &Manager{
+		name: c.Name, workers: c.Workers, log: d.Logger,
+		rt: d.Runtime, eng: d.Engine, cl: d.Cluster, net: d.Net, queue: d.Queue, changed: d.Changed,
+		maxBytes:  c.MaxBytes,
+		keepOld:   c.KeepOld,
 		configSum: map[string]lp.Hash{},
 		manifest:  map[string]store.Entry{},
 		fetching:  map[lp.Hash]*fetchCall{},
 		started:   time.Now(),
+		vers:      versions.New(c.KeepOld),
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.ctx, h.cancel = context.WithCancel(context.Background())
-	h.vers.init()
-	h.grow = autogrow.New(n.cfg.Autogrow, growHost{h}, n.log)
-	n.hot = h
-	dir := ""
-	if n.cfg.DataDir != "" {
-		dir = filepath.Join(n.cfg.DataDir, "modules")
-	}
 	var err error
-	if h.store, err = store.Open(dir); err != nil {
-		return fmt.Errorf("node: %w", err)
+	if h.store, err = store.Open(c.Dir); err != nil {
+		return nil, err
 	}
-	if n.cfg.AdminTokenFile != "" {
-		if h.token, err = adminapi.Read(n.cfg.AdminTokenFile); err != nil {
-			return fmt.Errorf("node: admin_token_file: %w", err)
-		}
+	if err := h.restore(ctx, c.Configured); err != nil {
+		return nil, err
 	}
-	h.adminTLS = adminapi.ServerTLS(nodeTLS)
-	if err := n.loadComponents(ctx, mem); err != nil {
-		return err
+	if len(h.repairs) > 0 {
+		h.wg.Add(1)
+		go h.repair()
 	}
-	return h.restore(ctx, mem)
+	return h, nil
 }
+
+// Close stops background installs and repairs and waits for them.
+func (h *Manager) Close() {
+	h.cancel()
+	h.wg.Wait()
+}
+
+// Store is the module store (tests look into it).
+func (h *Manager) Store() *store.Store { return h.store }
+
+// MaxBytes bounds one module ([modules] max_bytes).
+func (h *Manager) MaxBytes() int { return h.maxBytes }
 
 // restore keeps the configured modules' bytes in the store (peers may fetch
 // them) and applies the manifest: components installed or removed at run
 // time. A manifest entry for a name the config file also lists wins only if
 // the config still lists the module it listed when the entry was written;
 // an edited config file is newer intent.
-func (h *hot) restore(ctx context.Context, mem map[string][]byte) error {
-	n := h.n
-	for _, c := range n.eng.Components() {
-		h.configSum[c.Name] = c.Hash
-		h.vers.track(c.Hash)
-		b, ok := mem[c.Name]
+func (h *Manager) restore(ctx context.Context, configured map[string][]byte) error {
+	for _, c := range h.eng.Components() {
+		b, ok := configured[c.Name]
 		if !ok {
-			var err error
-			if b, err = os.ReadFile(n.cfg.Components[c.Name]); err != nil {
-				return fmt.Errorf("node: component %s: %w", c.Name, err)
-			}
-		}
-		if lp.Hash(sha256.Sum256(b)) != c.Hash {
-			n.log.Warn("component file changed while the node started; peers cannot fetch it from here", "component", c.Name)
 			continue
 		}
+		h.configSum[c.Name] = c.Hash
+		h.vers.Track(c.Hash)
 		if _, err := h.store.Put(b); err != nil {
-			return fmt.Errorf("node: %w", err)
+			return err
 		}
 	}
 	m, err := h.store.Manifest()
 	if err != nil {
-		return fmt.Errorf("node: %w", err)
+		return err
 	}
 	changed := false
 	for _, e := range m.Components {
 		cfg, inConfig := h.configSum[e.Name]
 		if inConfig && e.ConfigHash != cfg.String() {
-			n.log.Info("config file changed since a run-time install or removal; the config wins", "component", e.Name)
+			h.log.Info("config file changed since a run-time install or removal; the config wins", "component", e.Name)
 			changed = true
 			continue
 		}
 		if e.Removed {
-			n.eng.Remove(e.Name)
+			h.eng.Remove(e.Name)
 			h.manifest[e.Name] = e
 			continue
 		}
@@ -156,37 +226,37 @@ func (h *hot) restore(ctx context.Context, mem map[string][]byte) error {
 		b, err := h.store.Get(hash)
 		var mod *wasmhost.Module
 		if err == nil {
-			mod, err = n.rt.Load(ctx, b)
+			mod, err = h.rt.Load(ctx, b)
 		}
 		if err != nil {
 			// The node still starts: one bad entry must not keep the others
 			// (or the node) down. The entry stays; a module the store lost
 			// or holds corrupt is fetched again from a peer once the node
 			// has joined (repair.go).
-			n.log.Error("cannot restore installed component", "component", e.Name, "hash", hash.Short(), "err", err)
+			h.log.Error("cannot restore installed component", "component", e.Name, "hash", hash.Short(), "err", err)
 			h.manifest[e.Name] = e
 			if mod == nil && (errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrCorrupt)) {
 				h.needRepair(e, hash, err)
 			}
 			continue
 		}
-		n.eng.Install(e.Name, mod)
-		h.vers.track(hash)
+		h.eng.Install(e.Name, mod)
+		h.vers.Track(hash)
 		h.manifest[e.Name] = e
-		n.log.Info("component restored", "component", e.Name, "hash", hash.Short(), "source", e.Source, "installed_at", e.InstalledAt)
+		h.log.Info("component restored", "component", e.Name, "hash", hash.Short(), "source", e.Source, "installed_at", e.InstalledAt)
 	}
 	if changed {
 		if err := h.saveManifest(); err != nil {
-			return fmt.Errorf("node: %w", err)
+			return err
 		}
 	}
-	n.refreshComponents()
+	h.refresh()
 	return nil
 }
 
 // setManifest sets name's manifest entry (nil deletes it) and saves the
 // manifest; if that fails the entry is as it was. The caller holds h.mu.
-func (h *hot) setManifest(name string, e *store.Entry) error {
+func (h *Manager) setManifest(name string, e *store.Entry) error {
 	old, had := h.manifest[name]
 	put := func(e *store.Entry, ok bool) {
 		if ok {
@@ -203,7 +273,7 @@ func (h *hot) setManifest(name string, e *store.Entry) error {
 	return nil
 }
 
-func (h *hot) saveManifest() error {
+func (h *Manager) saveManifest() error {
 	m := store.Manifest{}
 	for _, e := range h.manifest {
 		m.Components = append(m.Components, e)
@@ -220,9 +290,9 @@ type installSource struct {
 // installLocal makes module hash the current version of component name on
 // this node, fetching the bytes from a peer (prefer first) if the node lacks
 // them. Anything that fails leaves the node as it was.
-func (h *hot) installLocal(ctx context.Context, name string, hash lp.Hash, o installSource, prefer string) (adminapi.InstallResult, error) {
+func (h *Manager) installLocal(ctx context.Context, name string, hash lp.Hash, o installSource, prefer string) (adminapi.InstallResult, error) {
 	start := time.Now()
-	res := adminapi.InstallResult{Node: h.n.cfg.Name, Hash: hash.String()}
+	res := adminapi.InstallResult{Node: h.name, Hash: hash.String()}
 	if !abi.ValidName(name) {
 		return res, fmt.Errorf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)
 	}
@@ -241,50 +311,50 @@ func (h *hot) installLocal(ctx context.Context, name string, hash lp.Hash, o ins
 		return res, err
 	}
 	prev, held := h.current(name)
-	h.n.eng.Install(name, mod)
-	h.vers.track(hash)
+	h.eng.Install(name, mod)
+	h.vers.Track(hash)
 	if held && prev != hash {
-		h.vers.retire(prev, h.keepOld)
+		h.vers.Retire(prev, time.Now())
 	}
-	h.changed()
+	h.refresh()
 	res.OK, res.Millis = true, time.Since(start).Milliseconds()
-	h.n.log.Info("component installed", "component", name, "hash", hash.Short(), "bytes", mod.Size(), "source", o.source,
+	h.log.Info("component installed", "component", name, "hash", hash.Short(), "bytes", mod.Size(), "source", o.source,
 		"by", o.by, "fetched_from", from, "ms", res.Millis)
 	return res, nil
 }
 
 // module returns the loaded module with hash h: already loaded, from the
 // store, or fetched from a peer (then checked, compiled and stored).
-func (h *hot) module(ctx context.Context, hash lp.Hash, prefer, component string) (*wasmhost.Module, string, error) {
-	if m := h.n.rt.Module(hash); m != nil {
+func (h *Manager) module(ctx context.Context, hash lp.Hash, prefer, component string) (*wasmhost.Module, string, error) {
+	if m := h.rt.Module(hash); m != nil {
 		return m, "", nil
 	}
 	b, err := h.store.Get(hash)
 	from := ""
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			h.n.log.Warn("module store", "err", err)
+			h.log.Warn("module store", "err", err)
 		}
 		if b, from, err = h.fetch(ctx, hash, prefer, component); err != nil {
 			return nil, "", err
 		}
 	}
-	m, err := h.n.rt.Load(ctx, b)
+	m, err := h.rt.Load(ctx, b)
 	if err != nil {
 		return nil, "", err
 	}
-	h.vers.keep(hash, time.Now().Add(h.keepOld).UnixNano())
+	h.vers.Retire(hash, time.Now())
 	if from != "" {
 		if _, err := h.store.Put(b); err != nil {
-			h.n.log.Warn("cannot keep a fetched module in the store", "hash", hash.Short(), "err", err)
+			h.log.Warn("cannot keep a fetched module in the store", "hash", hash.Short(), "err", err)
 		}
 	}
 	return m, from, nil
 }
 
 // current returns the module version component name runs here.
-func (h *hot) current(name string) (lp.Hash, bool) {
-	for _, c := range h.n.eng.Components() {
+func (h *Manager) current(name string) (lp.Hash, bool) {
+	for _, c := range h.eng.Components() {
 		if c.Name == name {
 			return c.Hash, true
 		}
@@ -292,23 +362,22 @@ func (h *hot) current(name string) (lp.Hash, bool) {
 	return lp.Hash{}, false
 }
 
-// changed republishes the component list and tells the cluster at once.
-func (h *hot) changed() {
-	h.n.refreshComponents()
-	if h.n.cl != nil {
-		h.n.cl.Announce()
+// refresh republishes the component list and tells the cluster at once.
+func (h *Manager) refresh() {
+	if h.changed != nil {
+		h.changed()
 	}
 }
 
 // removeLocal uninstalls component name here.
-func (h *hot) removeLocal(name string) (adminapi.InstallResult, error) {
+func (h *Manager) removeLocal(name string) (adminapi.InstallResult, error) {
 	start := time.Now()
-	res := adminapi.InstallResult{Node: h.n.cfg.Name}
+	res := adminapi.InstallResult{Node: h.name}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	prev, held := h.current(name)
 	if !held {
-		return res, fmt.Errorf("%s does not hold component %q", h.n.cfg.Name, name)
+		return res, fmt.Errorf("%s does not hold component %q", h.name, name)
 	}
 	var tomb *store.Entry // a configured component's removal is remembered
 	if cfg, ok := h.configSum[name]; ok {
@@ -317,21 +386,21 @@ func (h *hot) removeLocal(name string) (adminapi.InstallResult, error) {
 	if err := h.setManifest(name, tomb); err != nil {
 		return res, err
 	}
-	h.n.eng.Remove(name)
-	h.vers.retire(prev, h.keepOld)
-	h.changed()
+	h.eng.Remove(name)
+	h.vers.Retire(prev, time.Now())
+	h.refresh()
 	res.OK, res.Removed, res.Hash, res.Millis = true, true, prev.String(), time.Since(start).Milliseconds()
-	h.n.log.Info("component removed", "component", name, "hash", prev.Short())
+	h.log.Info("component removed", "component", name, "hash", prev.Short())
 	return res, nil
 }
 
-// targets resolves an install's or removal's node list: names (self
+// Targets resolves an install's or removal's node list: names (self
 // included), every live node (all), or this node alone.
-func (h *hot) targets(names []string, all bool) ([]string, error) {
-	self := h.n.cfg.Name
+func (h *Manager) Targets(names []string, all bool) ([]string, error) {
+	self := h.name
 	if all {
 		out := []string{self}
-		for _, m := range h.n.cl.Members() {
+		for _, m := range h.cl.Members() {
 			if !m.Meta.Gateway {
 				out = append(out, m.Name)
 			}
@@ -347,7 +416,7 @@ func (h *hot) targets(names []string, all bool) ([]string, error) {
 			continue
 		}
 		if name != self {
-			p, ok := h.n.cl.Peer(name)
+			p, ok := h.cl.Peer(name)
 			if !ok {
 				return nil, fmt.Errorf("no live member is named %q", name)
 			}
@@ -360,22 +429,22 @@ func (h *hot) targets(names []string, all bool) ([]string, error) {
 	return out, nil
 }
 
-// installOrder is the body of a RequestInstall.
-type installOrder struct {
+// Order is the body of a RequestInstall: a peer tells this node to install a module it can fetch by hash.
+type Order struct {
 	Name string `json:"name"`
 	Hash string `json:"hash"`
 	Auto bool   `json:"auto,omitempty"`
 	By   string `json:"by,omitempty"`
 }
 
-// removeOrder is the body of a RequestRemove.
-type removeOrder struct {
+// RemoveOrder is the body of a RequestRemove.
+type RemoveOrder struct {
 	Name string `json:"name"`
 }
 
 // spread installs (hash != nil) or removes component name on each target,
 // this node directly and peers by order over QUIC, in parallel.
-func (h *hot) spread(ctx context.Context, targets []string, name string, hash *lp.Hash, o installSource) []adminapi.InstallResult {
+func (h *Manager) spread(ctx context.Context, targets []string, name string, hash *lp.Hash, o installSource) []adminapi.InstallResult {
 	out := make([]adminapi.InstallResult, len(targets))
 	var wg sync.WaitGroup
 	for i, target := range targets {
@@ -385,9 +454,9 @@ func (h *hot) spread(ctx context.Context, targets []string, name string, hash *l
 			var res adminapi.InstallResult
 			var err error
 			switch {
-			case target == h.n.cfg.Name && hash != nil:
+			case target == h.name && hash != nil:
 				res, err = h.installLocal(ctx, name, *hash, o, "")
-			case target == h.n.cfg.Name:
+			case target == h.name:
 				res, err = h.removeLocal(name)
 			default:
 				res, err = h.order(ctx, target, name, hash, o)
@@ -413,7 +482,7 @@ const orderPoll = 100 * time.Millisecond
 // whileAlive returns ctx, cancelled with errDeclaredDead as soon as peer is
 // no longer a live member: an order to a node that died must not wait for
 // QUIC's idle timeout when membership knew within a second.
-func (h *hot) whileAlive(ctx context.Context, peer string) context.Context {
+func (h *Manager) whileAlive(ctx context.Context, peer string) context.Context {
 	ctx, cancel := context.WithCancelCause(ctx)
 	go func() {
 		t := time.NewTicker(orderPoll)
@@ -423,7 +492,7 @@ func (h *hot) whileAlive(ctx context.Context, peer string) context.Context {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				if _, ok := h.n.cl.Peer(peer); !ok {
+				if _, ok := h.cl.Peer(peer); !ok {
 					cancel(fmt.Errorf("%s: %w", peer, errDeclaredDead))
 					return
 				}
@@ -434,9 +503,9 @@ func (h *hot) whileAlive(ctx context.Context, peer string) context.Context {
 }
 
 // order sends an install or remove order to peer and waits for its result.
-func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o installSource) (adminapi.InstallResult, error) {
+func (h *Manager) order(ctx context.Context, peer, name string, hash *lp.Hash, o installSource) (adminapi.InstallResult, error) {
 	res := adminapi.InstallResult{Node: peer}
-	p, ok := h.n.cl.Peer(peer)
+	p, ok := h.cl.Peer(peer)
 	if !ok {
 		return res, fmt.Errorf("no live member is named %q", peer)
 	}
@@ -444,14 +513,14 @@ func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o ins
 	var body []byte
 	if hash != nil {
 		kind = transport.RequestInstall
-		body, _ = json.Marshal(installOrder{Name: name, Hash: hash.String(), Auto: o.source == sourceAuto, By: h.n.cfg.Name})
+		body, _ = json.Marshal(Order{Name: name, Hash: hash.String(), Auto: o.source == sourceAuto, By: h.name})
 	} else {
-		body, _ = json.Marshal(removeOrder{Name: name})
+		body, _ = json.Marshal(RemoveOrder{Name: name})
 	}
 	ctx, cancel := context.WithTimeout(ctx, installTimeout)
 	defer cancel()
 	ctx = h.whileAlive(ctx, peer)
-	ans, err := h.n.tr.Request(ctx, p.Meta.QUIC, kind, body, 64<<10)
+	ans, err := h.net.Request(ctx, p.Meta.QUIC, kind, body, 64<<10)
 	if err != nil {
 		var re *transport.RequestError
 		if errors.As(err, &re) {
@@ -472,7 +541,7 @@ func (h *hot) order(ctx context.Context, peer, name string, hash *lp.Hash, o ins
 // remove orders, the component list. Any member of the cluster (a holder of
 // a certificate from the cluster CA) may send them: membership is the trust
 // boundary inside the cluster, the admin token the one outside it.
-func (h *hot) HandleRequest(ctx context.Context, from string, kind transport.RequestKind, body []byte) ([]byte, error) {
+func (h *Manager) HandleRequest(ctx context.Context, from string, kind transport.RequestKind, body []byte) ([]byte, error) {
 	switch kind {
 	case transport.RequestModule:
 		if len(body) != len(lp.Hash{}) {
@@ -480,11 +549,11 @@ func (h *hot) HandleRequest(ctx context.Context, from string, kind transport.Req
 		}
 		b, err := h.store.Get(lp.Hash(body))
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &transport.RequestError{Status: transport.StatusNotFound, Msg: h.n.cfg.Name + " does not have module " + lp.Hash(body).Short()}
+			return nil, &transport.RequestError{Status: transport.StatusNotFound, Msg: h.name + " does not have module " + lp.Hash(body).Short()}
 		}
 		return b, err
 	case transport.RequestInstall:
-		var o installOrder
+		var o Order
 		if err := json.Unmarshal(body, &o); err != nil {
 			return nil, fmt.Errorf("install order: %w", err)
 		}
@@ -498,12 +567,12 @@ func (h *hot) HandleRequest(ctx context.Context, from string, kind transport.Req
 		}
 		res, err := h.installLocal(ctx, o.Name, hash, src, from)
 		if err != nil {
-			h.n.log.Warn("install order refused", "component", o.Name, "hash", hash.Short(), "from", from, "err", err)
+			h.log.Warn("install order refused", "component", o.Name, "hash", hash.Short(), "from", from, "err", err)
 			return nil, err
 		}
 		return json.Marshal(res)
 	case transport.RequestRemove:
-		var o removeOrder
+		var o RemoveOrder
 		if err := json.Unmarshal(body, &o); err != nil {
 			return nil, fmt.Errorf("remove order: %w", err)
 		}
@@ -513,31 +582,67 @@ func (h *hot) HandleRequest(ctx context.Context, from string, kind transport.Req
 		}
 		return json.Marshal(res)
 	case transport.RequestComponents:
-		return json.Marshal(h.components())
+		return json.Marshal(h.Components())
 	}
 	return nil, &transport.RequestError{Status: transport.StatusUnsupported, Msg: kind.String()}
 }
 
-// upload validates wasm, keeps it in the store and installs it as component
+// Upload validates wasm, keeps it in the store and installs it as component
 // name on targets. A module that breaks a rule changes nothing anywhere.
-func (h *hot) upload(ctx context.Context, name string, wasm []byte, targets []string) (lp.Hash, []adminapi.InstallResult, error) {
+func (h *Manager) Upload(ctx context.Context, name string, wasm []byte, targets []string) (lp.Hash, []adminapi.InstallResult, error) {
 	hash := lp.Hash(sha256.Sum256(wasm))
 	if !abi.ValidName(name) {
 		return hash, nil, fmt.Errorf("%q is not a valid component name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", name)
 	}
-	if slices.Contains(targets, h.n.cfg.Name) {
+	if slices.Contains(targets, h.name) {
 		// Load validates and compiles once; installLocal then finds it.
-		if _, err := h.n.rt.Load(ctx, wasm); err != nil {
+		if _, err := h.rt.Load(ctx, wasm); err != nil {
 			return hash, nil, err
 		}
-	} else if err := h.n.rt.Validate(ctx, wasm); err != nil {
+	} else if err := h.rt.Validate(ctx, wasm); err != nil {
 		return hash, nil, err
 	}
 	// Kept for the targets to fetch; collected after keep_old if no
 	// component here runs it.
-	h.vers.keep(hash, time.Now().Add(h.keepOld).UnixNano())
+	h.vers.Retire(hash, time.Now())
 	if _, err := h.store.Put(wasm); err != nil {
 		return hash, nil, err
 	}
 	return hash, h.spread(ctx, targets, name, &hash, installSource{source: sourceUpload}), nil
+}
+
+// Remove removes component name from each target, in parallel.
+func (h *Manager) Remove(ctx context.Context, targets []string, name string) []adminapi.InstallResult {
+	return h.spread(ctx, targets, name, nil, installSource{})
+}
+
+// RemoveHere removes component name from this node.
+func (h *Manager) RemoveHere(name string) error {
+	_, err := h.removeLocal(name)
+	return err
+}
+
+// AutoInstall orders node target to install c as an auto-install (auto-grow)
+// and waits for its result.
+func (h *Manager) AutoInstall(ctx context.Context, target string, c cluster.Component) error {
+	_, err := h.order(ctx, target, c.Name, &c.Hash, installSource{source: sourceAuto})
+	return err
+}
+
+// AutoInstalled lists the components auto-installed here, each with the
+// time its idleness counts from: its install, or this node's start if later
+// (a restart forgets when a component last ran).
+func (h *Manager) AutoInstalled() map[string]time.Time {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := map[string]time.Time{}
+	for name, e := range h.manifest {
+		if e.Auto && !e.Removed {
+			out[name] = e.InstalledAt
+			if h.started.After(e.InstalledAt) {
+				out[name] = h.started
+			}
+		}
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package node
+package install
 
 import (
 	"context"
@@ -17,10 +17,10 @@ const repairEvery = time.Second
 // could not give back (missing, or bytes that no longer match the hash). A
 // corrupt file is removed first, so a good copy can take its place. The
 // caller holds no lock; restore runs before anything else touches h.
-func (h *hot) needRepair(e store.Entry, hash lp.Hash, err error) {
+func (h *Manager) needRepair(e store.Entry, hash lp.Hash, err error) {
 	if !errors.Is(err, store.ErrNotFound) {
 		if derr := h.store.Delete(hash); derr != nil {
-			h.n.log.Warn("cannot remove a corrupt stored module", "hash", hash.Short(), "err", derr)
+			h.log.Warn("cannot remove a corrupt stored module", "hash", hash.Short(), "err", derr)
 		}
 	}
 	h.repairs = append(h.repairs, e)
@@ -30,7 +30,7 @@ func (h *hot) needRepair(e store.Entry, hash lp.Hash, err error) {
 // loads and installs it, until none is left or the node stops. The manifest
 // entry is kept as it was (source, time, who ordered it): the node repairs
 // what it held, it does not reinstall.
-func (h *hot) repair() {
+func (h *Manager) repair() {
 	defer h.wg.Done()
 	t := time.NewTicker(repairEvery)
 	defer t.Stop()
@@ -52,32 +52,32 @@ func (h *hot) repair() {
 
 // repairOne tries once; it reports whether e needs no more work (repaired,
 // or superseded by a later install or removal).
-func (h *hot) repairOne(e store.Entry) bool {
+func (h *Manager) repairOne(e store.Entry) bool {
 	hash, _ := store.ParseHash(e.Hash) // checked by store.Manifest
 	ctx, cancel := context.WithTimeout(h.ctx, installTimeout)
 	defer cancel()
 	b, from, err := h.fetch(ctx, hash, "", e.Name)
 	if err != nil {
-		h.n.log.Debug("repair: module not fetched yet", "component", e.Name, "hash", hash.Short(), "err", err)
+		h.log.Debug("repair: module not fetched yet", "component", e.Name, "hash", hash.Short(), "err", err)
 		return false
 	}
-	mod, err := h.n.rt.Load(ctx, b)
+	mod, err := h.rt.Load(ctx, b)
 	if err != nil {
-		h.n.log.Error("repair: fetched module does not load", "component", e.Name, "hash", hash.Short(), "err", err)
+		h.log.Error("repair: fetched module does not load", "component", e.Name, "hash", hash.Short(), "err", err)
 		return false
 	}
 	if _, err := h.store.Put(b); err != nil {
-		h.n.log.Warn("repair: cannot store the fetched module", "hash", hash.Short(), "err", err)
+		h.log.Warn("repair: cannot store the fetched module", "hash", hash.Short(), "err", err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if cur, ok := h.manifest[e.Name]; !ok || cur.Hash != e.Hash || cur.Removed {
 		return true // changed since: the later order wins
 	}
-	h.n.eng.Install(e.Name, mod)
-	h.vers.track(hash)
-	h.changed()
-	h.n.log.Info("component repaired: its stored module was missing or corrupt and was fetched again",
+	h.eng.Install(e.Name, mod)
+	h.vers.Track(hash)
+	h.refresh()
+	h.log.Info("component repaired: its stored module was missing or corrupt and was fetched again",
 		"component", e.Name, "hash", hash.Short(), "fetched_from", from)
 	return true
 }
