@@ -9,4 +9,12 @@
 // keeps an LP it could not hand on: a step it cannot route fails the entry so
 // the caller sees why. It does not speak HTTP to clients (that is the
 // gateway) and does not run wasm itself (that is node/engine).
+//
+// The root package is the runner (run queue, workers, rescheduling) and the
+// wiring. Each other concern is a room of its own, reached through a small
+// interface it declares: node/install (hot install: module store, manifest,
+// fetches from peers), node/versions (how long old module versions are
+// kept), node/autogrow (when to install on an idle node), node/admin (the
+// admin HTTP server), node/blob (large values by reference). New builds
+// every part whole, transport and membership first.
 package node
