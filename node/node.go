@@ -450,8 +450,6 @@ func (n *Node) closeRest(ctx context.Context) {
 	})
 }
 
-// acceptLP is the transport's handler: the runner's accept once New has
-// wired it.
 // RunHere runs p, a fresh LP whose origin is this node, on the calling
 // goroutine if its first step belongs here (this node holds the component and
 // is not markedly more loaded than the other holders), and reports whether it
@@ -460,8 +458,8 @@ func (n *Node) closeRest(ctx context.Context) {
 // to another holder). It is how a gateway embedded in the node serves a
 // request without a QUIC hop.
 func (n *Node) RunHere(p *lp.Process) bool {
-	r := n.serving.Load()
-	return r != nil && r.runHere(p)
+	ps := n.serving.Load()
+	return ps != nil && ps.run.runHere(p)
 }
 
 // Transport is the node's QUIC transport and Cluster its membership: an
@@ -469,6 +467,8 @@ func (n *Node) RunHere(p *lp.Process) bool {
 func (n *Node) Transport() *transport.Transport { return n.tr }
 func (n *Node) Cluster() *cluster.Cluster       { return n.cl }
 
+// acceptLP is the transport's handler: the runner's accept once New has
+// wired it.
 func (n *Node) acceptLP(ctx context.Context, from string, p *lp.Process) error {
 	ps := n.serving.Load()
 	if ps == nil {
