@@ -65,6 +65,7 @@ const (
 	FnKVDel   = "kv_del"   // (bptr, blen, kptr, klen) -> 0 or -status
 	FnKVAdd   = "kv_add"   // (bptr, blen, kptr, klen, delta, outptr) -> 0 or -status; writes the new i64 at outptr
 	FnKVCAS   = "kv_cas"   // (bptr, blen, kptr, klen, eptr, elen, vptr, vlen, ttl_ms) -> 0 or -status
+	FnKVAfter = "kv_after" // (n) -> 0 or -KVInvalid: the operations that follow are those made after call n (sequential replay)
 )
 
 // RefLen is the length of a blob reference: the SHA-256 of the blob, then
@@ -97,6 +98,7 @@ var HostFunctions = map[string]Signature{
 	FnKVDel:     {4, 1},
 	FnKVAdd:     {6, 1},
 	FnKVCAS:     {9, 1},
+	FnKVAfter:   {1, 1},
 }
 
 // Failure codes. A failed entry carries a code (never 0) and a message.

@@ -40,6 +40,7 @@ var hostFuncs = map[string]api.GoModuleFunc{
 	abi.FnKVDel:   hostKVDel,
 	abi.FnKVAdd:   hostKVAdd,
 	abi.FnKVCAS:   hostKVCAS,
+	abi.FnKVAfter: hostKVAfter,
 }
 
 func instantiateHost(ctx context.Context, wz wazero.Runtime) error {

@@ -114,7 +114,10 @@ var ErrKVReplay = errors.New("nondeterministic replay")
 
 // kvState is a step's KV bookkeeping.
 type kvState struct {
-	seq   int    // operations made so far
+	ops   int    // operations made so far in the step
+	seq   int    // operations made so far since the last kv_after
+	after uint32 // the position set by kv_after; valid when scoped
+	scope bool   // kv_after was called this step
 	last  []byte // the last value kv_get or kv_cas saw, for kv_value
 	found bool   // last holds a value
 }
@@ -130,7 +133,7 @@ func (in *instance) kvArgs(fn string, stack []uint64) (bucket string, key []byte
 		return "", nil, abi.KVTooLarge
 	case len(b) > 0 && !abi.ValidName(string(b)), len(key) == 0:
 		return "", nil, abi.KVInvalid
-	case in.st.kv.seq >= abi.MaxKVOps:
+	case in.st.kv.ops >= abi.MaxKVOps:
 		return "", nil, abi.KVTooLarge
 	}
 	return string(b), key, 0
@@ -140,9 +143,14 @@ func (in *instance) kvArgs(fn string, stack []uint64) (bucket string, key []byte
 func (in *instance) kvDo(ctx context.Context, op *KVOp) KVResult {
 	st := &in.st
 	op.Component = st.component
-	op.Step = StepID{LP: st.p.ID, Entry: st.idx, Resume: uint32(len(in.children())), Deadline: st.p.Deadline}
+	resume := uint32(len(in.children()))
+	if st.kv.scope {
+		resume = st.kv.after
+	}
+	op.Step = StepID{LP: st.p.ID, Entry: st.idx, Resume: resume, Deadline: st.p.Deadline}
 	op.Seq = st.kv.seq
 	st.kv.seq++
+	st.kv.ops++
 	kv := in.m.rt.cfg.kv
 	if kv == nil {
 		return KVResult{Status: abi.KVNotGranted}
@@ -179,6 +187,22 @@ func kvTTL(v uint64) (time.Duration, bool) {
 		return 0, false
 	}
 	return time.Duration(ms) * time.Millisecond, true
+}
+
+// hostKVAfter implements kv_after(n): a handler replayed from the top (the
+// sequential style, ABI.md §6) says that the operations it makes next are
+// the ones that follow its call number n, so they are journaled, and
+// answered on replay, under the step that first made them (the step that
+// began with n calls finished) rather than under this one.
+func hostKVAfter(ctx context.Context, mod api.Module, stack []uint64) {
+	in := current(ctx, mod)
+	n := api.DecodeU32(stack[0])
+	if int64(n) > int64(len(in.children())) {
+		kvStatus(stack, abi.KVInvalid)
+		return
+	}
+	in.st.kv.after, in.st.kv.scope, in.st.kv.seq = n, true, 0
+	stack[0] = 0
 }
 
 func hostKVGet(ctx context.Context, mod api.Module, stack []uint64) {

@@ -74,3 +74,74 @@ func hostLog(level int32, msg unsafe.Pointer, n uint32)  { th().log(level, strin
 
 func memoryPages() int32 { return th().memoryPages() }
 func readAllocs() uint64 { return th().allocs() }
+
+// fakeKV is the key-value part of the host (ABI 1.1), for tests that use
+// Bucket; a fakeHost need not implement it.
+type fakeKV interface {
+	kvGet(bucket, key string) ([]byte, int32)
+	kvSet(bucket, key string, val []byte, ttlMs uint32) int32
+	kvDel(bucket, key string) int32
+	kvAdd(bucket, key string, delta int32) (int64, int32)
+	kvCAS(bucket, key string, expect []byte, absent bool, val []byte, ttlMs uint32) ([]byte, int32)
+	kvAfter(n uint32) int32
+}
+
+// fakeKVState keeps what kv_value reads back.
+var fakeKVLast []byte
+var fakeKVFound bool
+
+func tkv() fakeKV {
+	kv, ok := th().(fakeKV)
+	if !ok {
+		panic("tsubame: the test host has no key-value store")
+	}
+	return kv
+}
+
+func hostKVGet(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vcap uint32) int32 {
+	val, st := tkv().kvGet(string(get(b, bl)), string(get(k, kl)))
+	fakeKVLast, fakeKVFound = val, st >= 0
+	if st < 0 {
+		return st
+	}
+	return put(v, vcap, val)
+}
+
+func hostKVValue(v unsafe.Pointer, vcap uint32) int32 {
+	if !fakeKVFound {
+		return -1
+	}
+	return put(v, vcap, fakeKVLast)
+}
+
+func hostKVSet(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vl uint32, ttlMs uint32) int32 {
+	return tkv().kvSet(string(get(b, bl)), string(get(k, kl)), get(v, vl), ttlMs)
+}
+
+func hostKVDel(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32) int32 {
+	return tkv().kvDel(string(get(b, bl)), string(get(k, kl)))
+}
+
+func hostKVAdd(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, delta int32, out unsafe.Pointer) int32 {
+	n, st := tkv().kvAdd(string(get(b, bl)), string(get(k, kl)), delta)
+	if st == 0 {
+		*(*int64)(out) = n
+	}
+	return st
+}
+
+func hostKVCAS(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, e unsafe.Pointer, el uint32,
+	v unsafe.Pointer, vl uint32, ttlMs uint32) int32 {
+	absent := el == 0xFFFFFFFF
+	var expect []byte
+	if !absent {
+		expect = get(e, el)
+	}
+	cur, st := tkv().kvCAS(string(get(b, bl)), string(get(k, kl)), expect, absent, get(v, vl), ttlMs)
+	if st == -5 {
+		fakeKVLast, fakeKVFound = cur, cur != nil
+	}
+	return st
+}
+
+func hostKVAfter(n uint32) int32 { return tkv().kvAfter(n) }

@@ -62,3 +62,28 @@ func readAllocs() uint64 {
 	runtime.ReadMemStats(&memStats)
 	return memStats.TotalAlloc
 }
+
+// The key-value functions of ABI.md §10 (ABI 1.1). A module imports them
+// only if it uses Bucket: the linker drops unreachable imports.
+
+//go:wasmimport tsubame kv_get
+func hostKVGet(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vcap uint32) int32
+
+//go:wasmimport tsubame kv_value
+func hostKVValue(v unsafe.Pointer, vcap uint32) int32
+
+//go:wasmimport tsubame kv_set
+func hostKVSet(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, v unsafe.Pointer, vl uint32, ttlMs uint32) int32
+
+//go:wasmimport tsubame kv_del
+func hostKVDel(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32) int32
+
+//go:wasmimport tsubame kv_add
+func hostKVAdd(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, delta int32, out unsafe.Pointer) int32
+
+//go:wasmimport tsubame kv_cas
+func hostKVCAS(b unsafe.Pointer, bl uint32, k unsafe.Pointer, kl uint32, e unsafe.Pointer, el uint32,
+	v unsafe.Pointer, vl uint32, ttlMs uint32) int32
+
+//go:wasmimport tsubame kv_after
+func hostKVAfter(n uint32) int32

@@ -27,6 +27,7 @@ type Seq struct {
 	recorded int    // calls recorded in cont, = finished calls
 	n        int    // calls made by this run of the handler
 	pending  bool   // end the step with out, whatever the handler does next
+	kvAt     int    // the n last told to the host by kv_after; -1: none yet
 	out      Outcome
 	contBuf  []byte
 }
@@ -68,7 +69,7 @@ func (s *Seq) end(o Outcome) {
 
 // run runs one step of h.
 func (s *Seq) run(c *Ctx, h SeqHandler) Outcome {
-	*s = Seq{c: c, contBuf: s.contBuf}
+	*s = Seq{c: c, contBuf: s.contBuf, kvAt: -1}
 	var ok bool
 	s.recorded, ok = seqCalls(c.Cont(), c.Calls())
 	if !ok {

@@ -27,6 +27,7 @@ import (
 	"github.com/tsubame-rt/tsubame/gateway"
 	"github.com/tsubame-rt/tsubame/internal/democluster"
 	"github.com/tsubame-rt/tsubame/internal/loadgen"
+	"github.com/tsubame-rt/tsubame/node/kv"
 )
 
 // Route is the app's route: POST /render with the formula as the body
@@ -36,12 +37,22 @@ var Route = gateway.Route{
 	ContentType: "image/x-portable-graymap",
 }
 
-// App is the paper's app: every node holds both components.
+// App is the paper's app: every node holds both components, and
+// formula-cache is granted the shared bucket "formulas" (no journal: a cache's
+// operations are idempotent), one store for every node of the cluster.
 var App = democluster.App{
 	Modules:   map[string][]byte{"formula-cache": tsubame.FormulaCache, "formula-logic": tsubame.FormulaLogic},
 	Placement: func(int, int) []string { return []string{"formula-cache", "formula-logic"} },
 	Routes:    []gateway.Route{Route},
+	KV:        SharedCache,
 }
+
+// SharedCache grants formula-cache its shared bucket. An App with a zero
+// kv.Config instead runs the cache per instance (the component's fallback
+// when the bucket is not granted).
+var SharedCache = kv.Config{Buckets: map[string]kv.BucketConfig{
+	"formulas": {Grant: []string{"formula-cache"}, Journal: new(bool)},
+}}
 
 // Formula is request i's formula for seed: distinct for distinct i (i is
 // its first number), about 20 bytes, never dividing by zero.

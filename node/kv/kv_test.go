@@ -428,3 +428,38 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRedisDownAndBack stops Redis under a running store: operations answer
+// unavailable (and a step that gets no answer applies nothing), health
+// shows it, and once Redis is back the same steps go through, each applied
+// once, with no half-written effect of the failed attempts.
+func TestRedisDownAndBack(t *testing.T) {
+	r := testutil.StartRedis(t)
+	e := newEnv(t, redisConfig(r.URL()))
+	ctx := context.Background()
+	checkAnswers(t, e.run("c", nil, add("", "n", 1)), []answer{{0, le64(1)}})
+
+	r.Stop()
+	p := lp.New("test", "c", "probe", encode([]op{add("", "n", 1), set("", "k", "v")}))
+	p.Deadline = time.Now().Add(time.Minute).UnixNano()
+	got := e.run("c", p)
+	checkAnswers(t, got, []answer{{status(abi.KVUnavailable), nil}, {status(abi.KVUnavailable), nil}})
+	testutil.WaitFor(t, "the bucket to show unhealthy", func() bool {
+		st := e.store.Status([]string{"c"})
+		return len(st) == 1 && !st[0].Healthy && st[0].Error != ""
+	})
+
+	r.Start()
+	testutil.WaitFor(t, "the bucket to show healthy again", func() bool {
+		st := e.store.Status([]string{"c"})
+		return len(st) == 1 && st[0].Healthy
+	})
+	// The same step again (the gateway's resend): it applies now, once.
+	checkAnswers(t, e.run("c", p), []answer{{0, le64(1)}, {0, nil}})
+	checkAnswers(t, e.run("c", p), []answer{{0, le64(1)}, {0, nil}})
+	// Redis lost its data with the restart (no persistence): the count
+	// starts over, and nothing of the failed attempt was written.
+	if v, found, err := e.store.Get(ctx, "c", []byte("n")); err != nil || !found || string(v) != "1" {
+		t.Errorf("counter = %q %v %v, want 1", v, found, err)
+	}
+}

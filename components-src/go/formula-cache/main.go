@@ -6,13 +6,16 @@
 // image and replies with it. Failures of formula-logic are forwarded with
 // their code and never cached.
 //
-// The cache lives in the instance's linear memory: each instance (a node
-// runs up to one per worker, and recycles them) has its own, so a request
-// may miss on one instance what another holds. That is allowed by the
-// model because the cache is only ever an optimisation: a miss costs a
-// recompute, never a wrong answer, and no request depends on which instance
-// served an earlier one. A cache shared by every instance and node belongs
-// in a distributed store (docs/evaluation.md).
+// The cache is the KV bucket "formulas" (ABI.md §10) when the node grants
+// it, shared by every instance and, on a shared backend, every node: the
+// paper's cache in shared memory. The key is the SHA-256 of the formula
+// (formulas may be longer than a KV key), the value the image, kept for
+// CacheTTL. Without the grant (or while the bucket's backend does not
+// answer) it falls back to an LRU in the instance's linear memory: each
+// instance has its own, so a request may miss on one instance what another
+// holds. Either way the cache is only an optimisation: a miss costs a
+// recompute, never a wrong answer. The bucket needs no journal (its
+// operations are idempotent), so nodes declare it with journal = false.
 //
 // Build (scripts/components/go.sh does this for every Go component):
 //
@@ -21,9 +24,20 @@ package main
 
 import (
 	"container/list"
+	"crypto/sha256"
+	"errors"
+	"time"
 
 	tsubame "github.com/tsubame-rt/tsubame/abi/go"
 )
+
+// Bucket is the shared cache's bucket; CacheTTL how long an image stays.
+const (
+	Bucket   = "formulas"
+	CacheTTL = 10 * time.Minute
+)
+
+var shared = tsubame.KV(Bucket)
 
 // maxCacheBytes bounds the images one instance keeps: well under half the
 // default 64 MiB memory limit, past which the host recycles the instance.
@@ -37,9 +51,16 @@ var cache = lru{max: maxCacheBytes, items: map[string]*list.Element{}}
 // formula-logic replied, stores the image (the key is the input, which the
 // entry still holds, so the continuation is empty).
 func render(c *tsubame.Ctx) tsubame.Outcome {
+	key := sha256.Sum256(c.Input())
 	if c.Calls() == 0 {
-		if img, ok := cache.get(c.Input()); ok {
+		img, err := shared.Get(key[:])
+		if err == nil {
 			return c.Reply(img)
+		}
+		if useLocal(err) {
+			if img, ok := cache.get(c.Input()); ok {
+				return c.Reply(img)
+			}
 		}
 		return c.Call("formula-logic", "render", c.Input(), nil)
 	}
@@ -47,9 +68,18 @@ func render(c *tsubame.Ctx) tsubame.Outcome {
 	if err != nil {
 		return c.FailErr(err)
 	}
-	img = append([]byte(nil), img...) // the SDK's slice dies with the step
-	cache.put(string(c.Input()), img)
+	if err := shared.Set(key[:], img, CacheTTL); useLocal(err) {
+		img = append([]byte(nil), img...) // the SDK's slice dies with the step
+		cache.put(string(c.Input()), img)
+	}
 	return c.Reply(img)
+}
+
+// useLocal reports whether the shared cache failed in a way the instance's
+// own LRU stands in for: no grant, or the backend down. A miss, or an image
+// over the KV value limit, is not such a failure.
+func useLocal(err error) bool {
+	return errors.Is(err, tsubame.ErrNotGranted) || errors.Is(err, tsubame.ErrUnavailable)
 }
 
 // lru is a byte-bounded least-recently-used map from formula to image.
