@@ -63,6 +63,13 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
+	switch role, _ := pki.LocalRole(clusterTLS); role {
+	case pki.RoleOperator:
+		return nil, fmt.Errorf("gateway: certificate %q has role operator, which may not submit LPs; issue one with `tsubame ca issue --role gateway`", certName)
+	case pki.RoleNode, pki.RoleLegacy:
+		log.Warn("the gateway's cluster certificate has role "+role.String()+": it may also install and remove components on nodes; issue it with `tsubame ca issue --role gateway` (docs/security.md)",
+			"cert", certName)
+	}
 	name := c.Name
 	if name == "" {
 		name = certName

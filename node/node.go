@@ -123,6 +123,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	if err := checkRole(tlsConf, pki.RoleNode, log); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if c.Name == "" {
 		c.Name = certName // a node's name is its certificate's
 	}

@@ -17,7 +17,7 @@ func init() {
 
 const caUsage = `usage:
   tsubame ca init  [--dir DIR] [--name NAME]
-  tsubame ca issue [--dir DIR] NAME [--host HOST]...
+  tsubame ca issue [--dir DIR] [--role node|gateway|operator] NAME [--host HOST]...
 
 init writes a new cluster CA into DIR: ca.pem (give it to every node and
 gateway) and ca-key.pem (keep it secret; mode 0600). It never replaces an
@@ -27,7 +27,10 @@ issue signs a certificate for the node or gateway NAME with the CA in DIR and
 writes NAME.pem and NAME-key.pem beside it. The certificate is valid as a
 server and as a client, its Common Name is NAME (the member's identity), and
 it covers 127.0.0.1, ::1, localhost, NAME and every --host (an IP address or
-DNS name peers dial it by).
+DNS name peers dial it by). --role (default node) is written into the
+certificate and bounds what its holder may ask of nodes: a gateway may only
+submit LPs and move their blobs; an operator may only install, remove and
+list components (docs/security.md).
 `
 
 func runCA(args []string, stdout, stderr io.Writer) int {
@@ -87,6 +90,7 @@ func runCAIssue(args []string, stdout, stderr io.Writer) int {
 	dir := fs.String("dir", "certs", "`directory` holding the CA; the certificate is written there too")
 	var hosts hostList
 	fs.Var(&hosts, "host", "an IP address or DNS `name` peers reach this member by (repeatable)")
+	roleFlag := fs.String("role", "node", "what the holder may do: node (everything a node does), gateway (submit LPs and move their blobs only) or operator (install, remove and list components only)")
 	fs.Usage = func() { fmt.Fprint(stderr, caUsage, "\nflags:\n"); fs.PrintDefaults() }
 	// Flags may come before or after NAME: the flag package stops at the
 	// first argument, so parse again after taking it.
@@ -106,6 +110,11 @@ func runCAIssue(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	name := names[0]
+	role, err := pki.ParseRole(*roleFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, "tsubame ca issue:", err)
+		return 2
+	}
 	if err := pki.CheckName(name); err != nil {
 		fmt.Fprintln(stderr, "tsubame ca issue:", err)
 		return 1
@@ -115,7 +124,7 @@ func runCAIssue(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tsubame ca issue: %v (run 'tsubame ca init --dir %s' first?)\n", err, *dir)
 		return 1
 	}
-	certPEM, keyPEM, err := ca.Issue(name, hosts...)
+	certPEM, keyPEM, err := ca.IssueRole(name, role, hosts...)
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame ca issue:", err)
 		return 1
@@ -140,6 +149,6 @@ func runCAIssue(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tsubame ca issue:", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s for %s\n", certPath, keyPath, name)
+	fmt.Fprintf(stdout, "wrote %s and %s for %s (role %s)\n", certPath, keyPath, name, role)
 	return 0
 }

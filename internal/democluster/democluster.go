@@ -215,7 +215,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if !c.Embed {
 		gc.Name = gwName
 		gc.Seeds = seeds
-		if gopt.ClusterTLS, err = d.ca.IssueTLS(gwName); err != nil {
+		if gopt.ClusterTLS, err = d.ca.IssueTLSRole(gwName, pki.RoleGateway); err != nil {
 			return nil, fmt.Errorf("democluster: %w", err)
 		}
 		if d.Gateway, err = gateway.New(ctx, gc, gopt); err != nil {

@@ -173,6 +173,10 @@ func (a *Server) auth(next http.HandlerFunc) http.HandlerFunc {
 			refuse(http.StatusUnauthorized, err.Error())
 			return
 		}
+		if r.Method != http.MethodGet {
+			// Who ordered it: the admin token's holder, from this address.
+			a.log.Info("admin action", "by", "admin token", "remote", r.RemoteAddr, "method", r.Method, "path", r.URL.Path, "query", r.URL.RawQuery)
+		}
 		next(w, r)
 	}
 }

@@ -565,6 +565,8 @@ func (h *Manager) HandleRequest(ctx context.Context, from string, kind transport
 		if o.Auto {
 			src.source = sourceAuto
 		}
+		h.log.Info("admin action", "action", "install", "component", o.Name, "hash", hash.Short(),
+			"by", from, "role", transport.PeerRole(ctx).String(), "auto", o.Auto)
 		res, err := h.installLocal(ctx, o.Name, hash, src, from)
 		if err != nil {
 			h.log.Warn("install order refused", "component", o.Name, "hash", hash.Short(), "from", from, "err", err)
@@ -576,6 +578,7 @@ func (h *Manager) HandleRequest(ctx context.Context, from string, kind transport
 		if err := json.Unmarshal(body, &o); err != nil {
 			return nil, fmt.Errorf("remove order: %w", err)
 		}
+		h.log.Info("admin action", "action", "remove", "component", o.Name, "by", from, "role", transport.PeerRole(ctx).String())
 		res, err := h.removeLocal(o.Name)
 		if err != nil {
 			return nil, err

@@ -154,10 +154,17 @@ func (ca *CA) CertPEM() []byte { return append([]byte(nil), ca.certPEM...) }
 // of hosts (IP addresses or DNS names): a dialer verifies the address it
 // dialed against them.
 func (ca *CA) Issue(name string, hosts ...string) (certPEM, keyPEM []byte, err error) {
+	return ca.issue(name, RoleNode, hosts)
+}
+
+func (ca *CA) issue(name string, role Role, hosts []string) (certPEM, keyPEM []byte, err error) {
 	if err := CheckName(name); err != nil {
 		return nil, nil, fmt.Errorf("issue: %w", err)
 	}
 	tmpl, err := leafTemplate(name, hosts)
+	if err == nil && role != RoleLegacy {
+		tmpl.Subject.OrganizationalUnit = []string{roleOU + string(role)}
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("issue %s: %w", name, err)
 	}
@@ -279,17 +286,25 @@ func LoadTLSConfig(caFile, certFile, keyFile string) (*tls.Config, error) {
 
 // LocalName returns the node name in a configuration's own certificate.
 func LocalName(c *tls.Config) (string, error) {
+	leaf, err := localLeaf(c)
+	if err != nil {
+		return "", err
+	}
+	return leaf.Subject.CommonName, nil
+}
+
+func localLeaf(c *tls.Config) (*x509.Certificate, error) {
 	if c == nil || len(c.Certificates) == 0 || len(c.Certificates[0].Certificate) == 0 {
-		return "", errors.New("tls config has no certificate")
+		return nil, errors.New("tls config has no certificate")
 	}
 	leaf := c.Certificates[0].Leaf
 	if leaf == nil {
 		var err error
 		if leaf, err = x509.ParseCertificate(c.Certificates[0].Certificate[0]); err != nil {
-			return "", fmt.Errorf("tls config certificate: %w", err)
+			return nil, fmt.Errorf("tls config certificate: %w", err)
 		}
 	}
-	return leaf.Subject.CommonName, nil
+	return leaf, nil
 }
 
 // PeerName returns the node name of the peer of a completed handshake: the

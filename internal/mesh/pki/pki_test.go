@@ -258,3 +258,30 @@ func TestCheckName(t *testing.T) {
 		}
 	}
 }
+
+// A certificate carries the role it was issued with, signed: RoleOf and
+// LocalRole read it back; one issued without a role reads as RoleLegacy.
+func TestRoles(t *testing.T) {
+	ca, err := NewCA("test-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Role{RoleNode, RoleGateway, RoleOperator, RoleLegacy} {
+		tc, err := ca.IssueTLSRole("m", r)
+		if err != nil {
+			t.Fatalf("%s: %v", r, err)
+		}
+		if got, err := LocalRole(tc); err != nil || got != r {
+			t.Errorf("issued as %s, reads as %q (%v)", r, got, err)
+		}
+	}
+	if _, _, err := ca.IssueRole("m", Role("root")); err == nil {
+		t.Error("IssueRole accepted an unknown role")
+	}
+	if r, err := ParseRole("gateway"); err != nil || r != RoleGateway {
+		t.Errorf("ParseRole(gateway) = %q, %v", r, err)
+	}
+	if _, err := ParseRole(""); err == nil {
+		t.Error("ParseRole accepted an empty role")
+	}
+}

@@ -38,7 +38,8 @@ const alertNoApplicationProtocol = 0x100 + 120
 // opens streams on it.
 type conn struct {
 	qc   *quic.Conn
-	peer string // node name from the verified certificate
+	peer string   // node name from the verified certificate
+	role pki.Role // what the certificate allows (roles.go)
 	addr string // the peer's UDP address
 
 	// broken is set when an exchange saw the connection fail: quic-go may
@@ -184,7 +185,12 @@ func (t *Transport) track(qc *quic.Conn) (*conn, error) {
 		_ = qc.CloseWithError(codeShutdown, err.Error())
 		return nil, err
 	}
-	c := &conn{qc: qc, peer: name, addr: qc.RemoteAddr().String()}
+	role, _ := pki.PeerRole(qc.ConnectionState().TLS)
+	if _, warned := t.legacyWarned.LoadOrStore(name, role == pki.RoleLegacy); role == pki.RoleLegacy && !warned {
+		t.log.Warn("peer presents a certificate without a role (issued before roles): it keeps every right of a node; reissue it with `tsubame ca issue --role node|gateway|operator`",
+			"peer", name)
+	}
+	c := &conn{qc: qc, peer: name, role: role, addr: qc.RemoteAddr().String()}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -324,6 +330,13 @@ func (t *Transport) answer(ctx context.Context, c *conn, r *bufio.Reader, out []
 	}
 	if typ != frameLP {
 		return t.errorFrame(c, out, &wireError{ErrFrameType, fmt.Sprintf("%s is not a request this node takes", typ)})
+	}
+	if !allowedLP(c.role) {
+		// Refused after the payload is skipped, so the stream stays in step.
+		if _, err := io.CopyN(io.Discard, r, int64(n)); err != nil {
+			return t.errorFrame(c, out, err)
+		}
+		return appendText(out, frameRefuse, byte(Other), forbidden(c, "LPs"))
 	}
 	if lim := t.maxLP(); n > lim {
 		return t.errorFrame(c, out, &wireError{ErrFrameTooLarge, fmt.Sprintf("LP of %d bytes exceeds this node's limit of %d (lp.Limits.MaxTotal)", n, lim)})

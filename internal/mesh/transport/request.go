@@ -76,6 +76,7 @@ const (
 	StatusNotFound    RequestStatus = 1 // the thing asked for is not here
 	StatusFailed      RequestStatus = 2 // the request was understood and failed; the message says why
 	StatusUnsupported RequestStatus = 3 // this member does not serve this kind of request
+	StatusForbidden   RequestStatus = 4 // the sender's certificate role may not make this request
 )
 
 func (s RequestStatus) String() string {
@@ -88,6 +89,8 @@ func (s RequestStatus) String() string {
 		return "failed"
 	case StatusUnsupported:
 		return "unsupported"
+	case StatusForbidden:
+		return "forbidden"
 	}
 	return fmt.Sprintf("status %d", uint8(s))
 }
@@ -145,6 +148,11 @@ func (t *Transport) answerRequest(ctx context.Context, c *conn, r io.Reader, n i
 	if h == nil {
 		return appendText(out, frameResponse, byte(StatusUnsupported), t.name+" serves no requests")
 	}
+	if !allowedRequest(c.role, kind) {
+		t.log.Warn("refused a request the peer's certificate role does not allow", "peer", c.peer, "role", c.role, "kind", kind)
+		return appendText(out, frameResponse, byte(StatusForbidden), forbidden(c, kind.String()+" requests"))
+	}
+	ctx = context.WithValue(ctx, roleKey{}, c.role)
 	body, err := t.handle(ctx, c, h, kind, buf[1:])
 	if err != nil {
 		var re *RequestError

@@ -143,6 +143,8 @@ type Transport struct {
 
 	mem *budget // frame memory (budget.go)
 
+	legacyWarned sync.Map // peer names whose role-less certificate was warned about
+
 	mu     sync.Mutex
 	closed bool
 	peers  map[string]*peer   // by address as callers and remote addresses spell it
