@@ -235,9 +235,7 @@ func (r *runner) stopping(p *lp.Process) bool {
 func (r *runner) runStep(p *lp.Process) bool {
 	ctx := r.ctx
 	if p.Deadline != 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithDeadline(ctx, time.Unix(0, p.Deadline))
-		defer cancel()
+		ctx = lpDeadline{r.ctx, time.Unix(0, p.Deadline)}
 	}
 	before := p.Active
 	e := &p.Entries[before]
@@ -259,6 +257,18 @@ func (r *runner) runStep(p *lp.Process) bool {
 	p.Record(lp.Step{Node: r.name, Entry: before, Outcome: lp.OutcomeFail}, r.limits.MaxTrace)
 	return true
 }
+
+// lpDeadline is the runner's context carrying an LP's deadline. The step's
+// own timer (wasmhost's, reused per instance) stops the step at it, so a
+// step needs no context timer of its own: context.WithDeadline made one,
+// and a cancel context, per step. Err stays nil past the deadline; what
+// runs under it bounds its waits by Deadline.
+type lpDeadline struct {
+	context.Context
+	at time.Time
+}
+
+func (c lpDeadline) Deadline() (time.Time, bool) { return c.at, true }
 
 // stayHere decides whether target's next step runs on this node: it must hold
 // target, and not be markedly more loaded than the other holders.
