@@ -5,69 +5,60 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync/atomic"
 
-	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
 	"github.com/tsubame-rt/tsubame/lp"
-	"github.com/tsubame-rt/tsubame/node"
+	"github.com/tsubame-rt/tsubame/node/blob"
 )
 
-// StartNode starts a node that serves HTTP itself: node nc with a gateway
-// gc embedded in the same process. The gateway is the node as far as the
-// cluster knows (same name, certificate, QUIC transport and membership), so
-// its LPs' origin is the node and replies finishing elsewhere come back to
-// it like any LP. A request whose first step belongs on this node (it holds
-// the route's component and is not markedly more loaded than the other
-// holders, the rule every later step follows too) runs here, on the request's
-// own goroutine, with no QUIC hop; any other goes to a holder chosen as the
-// standalone gateway chooses. Everything else (routes, limits, resends and
-// duplicate suppression, HTTP/1.1, /2 and /3) is the standalone gateway's.
+// Host is the node a gateway is embedded in (node.Node satisfies it;
+// internal/nodegateway wires the two).
+type Host interface {
+	Name() string
+	Transport() *transport.Transport
+	Cluster() *cluster.Cluster
+	Blobs() *blob.Store
+	// RunHere runs a fresh LP on the node, on the calling goroutine, if its
+	// first step belongs there, and reports whether it did.
+	RunHere(p *lp.Process) bool
+}
+
+// Embed starts a gateway inside node h: it serves HTTP from the node's
+// process and is the node as far as the cluster knows (same name,
+// certificate, QUIC transport and membership), so its LPs' origin is the
+// node. A request whose first step belongs on the node (it holds the route's
+// component and is not markedly more loaded than the other holders, the
+// rule every later step follows too) runs there, on the request's own
+// goroutine, with no QUIC hop; any other goes to a holder chosen as the
+// standalone gateway chooses. Routes, limits, resends and duplicate
+// suppression, HTTP/1.1, /2 and /3 are the standalone gateway's.
 //
-// gc's cluster-facing keys (name, listen, gossip, seeds, [tls],
-// [membership], dispatch.stale_after) are the node's and must be left
-// unset. no.Deliver is taken over. Shutdown the gateway first, then the
-// node. On error nothing is left running.
-func StartNode(ctx context.Context, nc node.Config, gc Config, no node.Options, o Options) (*node.Node, *Gateway, error) {
-	if err := embeddable(gc); err != nil {
-		return nil, nil, fmt.Errorf("embedded gateway: %w", err)
+// The node must hand every finished LP whose origin it is to Deliver. c's
+// cluster-facing keys (name, listen, gossip, seeds, [tls], [membership],
+// dispatch.stale_after) are the node's and must be left unset; o.ClusterTLS
+// is the node's, for the admin API. Shut the gateway down before the node:
+// it leaves the node's parts running.
+func Embed(c Config, h Host, o Options) (*Gateway, error) {
+	if err := embeddable(c); err != nil {
+		return nil, fmt.Errorf("embedded gateway: %w", err)
 	}
-	if err := gc.Validate(); err != nil {
-		return nil, nil, fmt.Errorf("embedded gateway config: %w", err)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("embedded gateway config: %w", err)
 	}
-	// The node delivers finished LPs from the moment it starts; none can be
-	// ours before the gateway exists, as it has sent nothing.
-	var core atomic.Pointer[Gateway]
-	no.Deliver = func(p *lp.Process) {
-		if g := core.Load(); g != nil {
-			if err := g.accept(p.Origin, p); err != nil {
-				g.log.Warn("dropped a malformed reply", "lp", p.ID, "err", err)
-			}
-		}
-	}
-	if no.Logger == nil {
-		no.Logger = o.Logger
-	}
-	n, err := node.New(ctx, nc, no)
+	g, err := embed(c, h, o)
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("embedded gateway: %w", err)
 	}
-	if o.ClusterTLS == nil {
-		o.ClusterTLS = no.TLS // the admin API serves with the node's certificate
+	return g, nil
+}
+
+// Deliver takes a finished LP of an embedded gateway home from its node.
+func (g *Gateway) Deliver(p *lp.Process) {
+	if err := g.accept(p.Origin, p); err != nil {
+		g.log.Warn("dropped a malformed reply", "lp", p.ID, "err", err)
 	}
-	if o.ClusterTLS == nil && gc.Admin.TokenFile != "" {
-		if o.ClusterTLS, err = pki.LoadTLSConfig(nc.TLS.CA, nc.TLS.Cert, nc.TLS.Key); err != nil {
-			n.Close()
-			return nil, nil, fmt.Errorf("embedded gateway: %w", err)
-		}
-	}
-	g, err := embed(gc, n, o)
-	if err != nil {
-		n.Close()
-		return nil, nil, fmt.Errorf("embedded gateway: %w", err)
-	}
-	core.Store(g)
-	return n, g, nil
 }
 
 // embeddable rejects the keys an embedded gateway takes from its node.
@@ -86,7 +77,7 @@ func embeddable(c Config) error {
 	return errors.Join(errs...)
 }
 
-func embed(c Config, n *node.Node, o Options) (*Gateway, error) {
+func embed(c Config, n Host, o Options) (*Gateway, error) {
 	log := o.Logger
 	if log == nil {
 		log = slog.Default()

@@ -11,7 +11,6 @@ import (
 
 	"github.com/tsubame-rt/tsubame"
 	"github.com/tsubame-rt/tsubame/gateway"
-	"github.com/tsubame-rt/tsubame/node"
 )
 
 func startDemo(t *testing.T, c Config) *Cluster {
@@ -123,7 +122,7 @@ func TestEmbeddedRejectsNodeKeys(t *testing.T) {
 	gc := gateway.DefaultConfig()
 	gc.Routes = []gateway.Route{Route}
 	gc.Seeds = []string{"127.0.0.1:1"}
-	_, _, err := gateway.StartNode(context.Background(), node.Config{}, gc, node.Options{}, gateway.Options{})
+	_, err := gateway.Embed(gc, nil, gateway.Options{})
 	if err == nil || !strings.Contains(err.Error(), "seeds") {
 		t.Fatalf("err = %v, want one naming seeds", err)
 	}

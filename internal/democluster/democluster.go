@@ -23,6 +23,7 @@ import (
 	"github.com/tsubame-rt/tsubame"
 	"github.com/tsubame-rt/tsubame/gateway"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/nodegateway"
 	"github.com/tsubame-rt/tsubame/node"
 	"github.com/tsubame-rt/tsubame/node/kv"
 )
@@ -47,7 +48,7 @@ type Config struct {
 	// none).
 	Hold func(component string, took time.Duration) time.Duration
 	// Embed runs the gateway inside node-1 (one process serving HTTP and
-	// running LPs: gateway.StartNode), so a request whose first step
+	// running LPs: internal/nodegateway), so a request whose first step
 	// belongs there crosses no QUIC hop. Otherwise the gateway is a member
 	// of its own and every request crosses to a node and back.
 	Embed bool
@@ -190,7 +191,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		return nil, err
 	}
 	if c.Embed {
-		d.Nodes[0], d.Gateway, err = gateway.StartNode(ctx, nc, gc, no, gopt)
+		d.Nodes[0], d.Gateway, err = nodegateway.Start(ctx, nc, gc, no, gopt)
 	} else {
 		d.Nodes[0], err = node.New(ctx, nc, no)
 	}
