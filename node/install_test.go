@@ -641,3 +641,41 @@ func (l *load) servedBy(node string) int {
 	defer l.mu.Unlock()
 	return l.byNode[node]
 }
+
+// Removing a component from every node while LPs are suspended in it: the
+// suspended entries still resume, in the version that saved them, on the
+// node where their call returns (it fetches the version from the node that
+// keeps it); new LPs find no holder.
+func TestRemoveAllWithSuspendedLPs(t *testing.T) {
+	ca := testCA(t)
+	n1 := startNode(t, ca, hotConfig(t, "n1"), map[string]string{"swap": "swap_v1.wasm"})
+	n2 := startNodeOpts(t, ca, hotConfig(t, "n2", n1.GossipAddr()), map[string]string{"slow": "echo.wasm"}, slowOpt("slow", 500*time.Millisecond))
+	o := newOrigin(t, ca, "origin", n1.GossipAddr())
+	waitHolders(t, n1, map[string]int{"slow": 1})
+	waitHolders(t, n2, map[string]int{"swap": 1})
+	testutil.WaitFor(t, "everyone to see the origin", func() bool {
+		_, a := n1.cl.Peer("origin")
+		_, b := n2.cl.Peer("origin")
+		return a && b
+	})
+	v1 := lp.Hash(sha256.Sum256(module(t, "swap_v1.wasm")))
+	var chs []<-chan *lp.Process
+	for i := range 4 {
+		_, ch, err := o.send(t, n1, "swap", "run", fmt.Sprintf("r%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		chs = append(chs, ch)
+	}
+	testutil.WaitFor(t, "the calls", func() bool { return n1.hot.Steps("swap") >= 4 })
+	code, body := newAdminClient(t, ca, n1).do(t, http.MethodDelete, "/v1/components/swap?all=1", nil)
+	if code != http.StatusOK || holds(n1, "swap") {
+		t.Fatalf("remove --all: %d %s", code, body)
+	}
+	for i, ch := range chs {
+		p := wait(t, ch)
+		if root := p.Root(); root.State != lp.StateDone || string(root.Output) != fmt.Sprintf("v1->v1:r%d", i) || root.Module != v1 {
+			t.Errorf("LP r%d: %s %q (code %d %q), module %s", i, root.State, root.Output, root.ErrCode, root.ErrMsg, root.Module.Short())
+		}
+	}
+}

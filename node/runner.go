@@ -197,12 +197,14 @@ func (r *runner) process(p *lp.Process) {
 		}
 		target := p.ActiveEntry().Target
 		if !r.stayHere(target) {
+			before := p.Active
 			if r.migrate(p, target) {
 				return
 			}
-			if !r.eng.Holds(target) {
+			if !r.eng.Holds(target) && p.Active != before {
 				continue // migrate failed the entry; its parent is active now
 			}
+			// Held here after all, or an orphaned resume (migrate): run here.
 		}
 		if steps >= maxLocalRun && r.q.len() > 0 {
 			r.q.push(p, true)
@@ -295,7 +297,9 @@ func (r *runner) stayHere(target string) bool {
 // its sends failed for that). If it did not and this node does not hold
 // target, the active entry has been failed: CodeNoComponent when nobody
 // holds target, CodeLimit when p is too large for any holder (nodes share
-// their limits), CodeUnavailable when holders refused.
+// their limits), CodeUnavailable when holders refused; except an entry that
+// resumes in a saved version when nobody holds target, which is left for
+// this node to run in that version.
 func (r *runner) migrate(p *lp.Process, target string) bool {
 	_, err := r.disp.Dispatch(r.ctx, p, time.Time{})
 	if err == nil {
@@ -311,6 +315,16 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 	var lastErr error
 	var failed *dispatch.Failed
 	switch {
+	case errors.Is(err, dispatch.ErrNoHolder) && !p.ActiveEntry().Module.IsZero():
+		// An orphaned resume: the component was removed everywhere while
+		// this entry was suspended in it. The entry resumes in the version
+		// that saved its continuation (ABI.md §7), not in whatever holds the
+		// name: it runs here, the stepper fetching that version from a
+		// member that keeps it, or failing the entry with code 11 when none
+		// does. The entry is left as it is.
+		r.log.Debug("resume an entry whose component no node holds, in its saved version", "lp", p.ID,
+			"component", target, "version", p.ActiveEntry().Module.Short())
+		return false
 	case errors.Is(err, dispatch.ErrNoHolder):
 		_ = p.Fail(abi.CodeNoComponent, fmt.Sprintf("no live node holds component %q", target))
 		return false
