@@ -267,6 +267,12 @@ func LoadConfig(path string) (Config, error) {
 	if err != nil {
 		return Config{}, fmt.Errorf("read gateway config: %w", err)
 	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is LoadConfig on bytes already read; path names the file in
+// errors and resolves relative paths.
+func ParseConfig(path string, data []byte) (Config, error) {
 	c := DefaultConfig()
 	unknown, err := tomlconf.Decode(data, &c)
 	if err != nil {
