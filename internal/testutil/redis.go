@@ -3,9 +3,11 @@ package testutil
 import (
 	"bufio"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -88,6 +90,41 @@ func (r *Redis) Ping() error {
 		return fmt.Errorf("PING answered %q", line)
 	}
 	return nil
+}
+
+// Get reads key with a raw GET (RESP over a fresh connection, no client
+// library), for tests that check what a component wrote.
+func (r *Redis) Get(key string) (val string, found bool, err error) {
+	c, err := net.DialTimeout("tcp", r.Addr, time.Second)
+	if err != nil {
+		return "", false, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(c, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(key), key); err != nil {
+		return "", false, err
+	}
+	br := bufio.NewReader(c)
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", false, err
+	}
+	line = strings.TrimRight(line, "\r\n")
+	switch {
+	case line == "$-1":
+		return "", false, nil
+	case !strings.HasPrefix(line, "$"):
+		return "", false, fmt.Errorf("GET answered %q", line)
+	}
+	n, err := strconv.Atoi(line[1:])
+	if err != nil {
+		return "", false, fmt.Errorf("GET answered %q", line)
+	}
+	buf := make([]byte, n+2)
+	if _, err := io.ReadFull(br, buf); err != nil {
+		return "", false, err
+	}
+	return string(buf[:n]), true, nil
 }
 
 // freeLoopbackPort returns 127.0.0.1:PORT for a port that was free a moment
