@@ -243,7 +243,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	go n.housekeep()
 	if c.Admin != "off" {
 		n.adm, err = admin.Start(admin.Config{
-			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log,
+			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log, KV: n.kv,
 		}, adminNode{n}, n.hot)
 		if err != nil {
 			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)

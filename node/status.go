@@ -23,6 +23,11 @@ func (n *Node) Status() adminapi.Status {
 		st.Members = append(st.Members, memberStatus(p, now, n.cfg.Scheduler.StaleAfter))
 	}
 	n.annotateStatus(&st)
+	names := make([]string, 0, len(me.Components))
+	for _, c := range me.Components {
+		names = append(names, c.Name)
+	}
+	st.Buckets = n.kv.Status(names)
 	return st
 }
 

@@ -153,6 +153,7 @@ func printStatus(w io.Writer, st adminapi.Status) {
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\n%d members as seen by %s at %s (* answered)\n", len(st.Members), st.Node, st.Time.Format(time.RFC3339))
+	printBuckets(w, st)
 	if len(st.Autogrow) > 0 {
 		fmt.Fprintf(w, "\nauto-grow actions of %s:\n", st.Node)
 		for _, ev := range st.Autogrow {
@@ -163,4 +164,31 @@ func printStatus(w io.Writer, st adminapi.Status) {
 			fmt.Fprintln(w, line)
 		}
 	}
+}
+
+// printBuckets lists the KV buckets of the answering node with each one's
+// backend and whether that backend answered lately.
+func printBuckets(w io.Writer, st adminapi.Status) {
+	if len(st.Buckets) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nKV buckets of %s:\n", st.Node)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "BUCKET\tBACKEND\tJOURNAL\tGRANTED\tHEALTH")
+	for _, b := range st.Buckets {
+		health := "ok"
+		if !b.Healthy {
+			health = "DOWN: " + b.Error
+		}
+		journal := "on"
+		if !b.Journal {
+			journal = "off"
+		}
+		granted := strings.Join(b.Granted, ",")
+		if b.Private {
+			granted += " (private)"
+		}
+		fmt.Fprintf(tw, "%s\t%s (%s)\t%s\t%s\t%s\n", b.Name, b.Backend, b.Type, journal, granted, health)
+	}
+	_ = tw.Flush()
 }

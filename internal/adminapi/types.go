@@ -15,6 +15,9 @@ type Status struct {
 	Members []MemberStatus `json:"members"`
 	// Autogrow lists the auto-grow actions this node took, oldest first.
 	Autogrow []AutogrowEvent `json:"autogrow,omitempty"`
+	// Buckets lists the KV buckets of this node: declared ones and its
+	// components' private ones.
+	Buckets []BucketStatus `json:"buckets,omitempty"`
 }
 
 // MemberStatus is one member as the answering node sees it.

@@ -61,7 +61,9 @@ type Config struct {
 	// Token is the admin bearer token; nil turns the module endpoints off.
 	Token *adminapi.Token
 	// Plain lets /healthz and /v1/status be read over plain HTTP.
-	Plain  bool
+	Plain bool
+	// KV backs POST /v1/kv/{bucket} (kv.Store); nil turns it off.
+	KV     KV
 	Logger *slog.Logger
 }
 
@@ -95,6 +97,7 @@ func Start(c Config, node Node, mods Modules) (*Server, error) {
 	mux.HandleFunc("PUT /v1/components/{name}", a.auth(a.handleInstall))
 	mux.HandleFunc("DELETE /v1/components/{name}", a.auth(a.handleRemove))
 	mux.HandleFunc("GET /v1/components", a.auth(a.handleList))
+	mux.HandleFunc("POST /v1/kv/{bucket}", a.auth(a.handleKV))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if node.Draining() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/adminapi"
 	"github.com/tsubame-rt/tsubame/wasmhost"
 )
 
@@ -307,21 +308,34 @@ func (s *Store) Del(ctx context.Context, bucket string, key []byte) (found bool,
 // List returns up to limit keys of bucket after the key after.
 func (s *Store) List(ctx context.Context, bucket, after string, limit int) ([]string, error) {
 	if !abi.ValidName(bucket) {
-		return nil, fmt.Errorf("%q is not a valid bucket name", bucket)
+		return nil, badRequest("%q is not a valid bucket name", bucket)
 	}
 	return s.backends[s.spec(bucket).backend].List(ctx, bucket, after, limit)
+}
+
+// RequestError is an operator's request that breaks a rule of ABI.md §10
+// (a bucket name, a key or value size): the admin API answers it with 400.
+type RequestError struct{ msg string }
+
+func (e *RequestError) Error() string { return e.msg }
+
+// HTTPStatus is the status the admin API answers with.
+func (e *RequestError) HTTPStatus() int { return 400 }
+
+func badRequest(format string, args ...any) error {
+	return &RequestError{msg: fmt.Sprintf(format, args...)}
 }
 
 func (s *Store) admin(ctx context.Context, bucket string, op *wasmhost.KVOp) (wasmhost.KVResult, error) {
 	switch {
 	case !abi.ValidName(bucket):
-		return wasmhost.KVResult{}, fmt.Errorf("%q is not a valid bucket name", bucket)
+		return wasmhost.KVResult{}, badRequest("%q is not a valid bucket name", bucket)
 	case len(op.Key) == 0:
-		return wasmhost.KVResult{}, errors.New("empty key")
+		return wasmhost.KVResult{}, badRequest("empty key")
 	case len(op.Key) > abi.MaxKVKey:
-		return wasmhost.KVResult{}, fmt.Errorf("key of %d bytes is over the limit of %d", len(op.Key), abi.MaxKVKey)
+		return wasmhost.KVResult{}, badRequest("key of %d bytes is over the limit of %d", len(op.Key), abi.MaxKVKey)
 	case len(op.Value) > abi.MaxKVValue:
-		return wasmhost.KVResult{}, fmt.Errorf("value of %d bytes is over the limit of %d", len(op.Value), abi.MaxKVValue)
+		return wasmhost.KVResult{}, badRequest("value of %d bytes is over the limit of %d", len(op.Value), abi.MaxKVValue)
 	}
 	r := s.backends[s.spec(bucket).backend].Apply(ctx, bucket, op, nil)
 	switch r.Status {
@@ -334,16 +348,7 @@ func (s *Store) admin(ctx context.Context, bucket string, op *wasmhost.KVOp) (wa
 }
 
 // BucketStatus is one bucket's line in a node's status.
-type BucketStatus struct {
-	Name    string   `json:"name"`
-	Backend string   `json:"backend"`
-	Type    string   `json:"type"`
-	Journal bool     `json:"journal"`
-	Granted []string `json:"granted"`
-	Healthy bool     `json:"healthy"`
-	Error   string   `json:"error,omitempty"`
-	Private bool     `json:"private,omitempty"`
-}
+type BucketStatus = adminapi.BucketStatus
 
 // Status lists the declared buckets and the private buckets of components,
 // with each backend's health as of its last ping or operation.
