@@ -14,3 +14,15 @@ var (
 	//go:embed testdata/greet.wasm
 	DemoGreet []byte
 )
+
+// The image service's components (components-src/go/img-*, docs/images.md).
+var (
+	//go:embed testdata/img-front.wasm
+	ImgFront []byte
+	//go:embed testdata/img-cache.wasm
+	ImgCache []byte
+	//go:embed testdata/img-convert.wasm
+	ImgConvert []byte
+	//go:embed testdata/img-storage.wasm
+	ImgStorage []byte
+)

@@ -7,6 +7,7 @@ cd "$(dirname "$0")/.."
 if [[ "${CI:-}" == "true" || "${TSUBAME_TOOLCHAINS:-}" == "1" ]]; then
   bash scripts/install-toolchains.sh
   bash scripts/install-redis.sh
+  bash scripts/install-chromium.sh
   export TSUBAME_REQUIRE_TOOLCHAINS=1
 fi
 go vet ./...

@@ -64,6 +64,10 @@ type App struct {
 	// KV declares the buckets and grants of every node. The nodes share one
 	// store, so the memory backend is cluster-wide in the demo.
 	KV kv.Config
+	// Gateway, if set, adjusts the gateway's configuration (a larger body
+	// limit, say); Node, every node's (a longer step deadline).
+	Gateway func(*gateway.Config)
+	Node    func(*node.Config)
 }
 
 // Route is the demo's one route: GET /hello?name=NAME runs hello's kind
@@ -167,6 +171,9 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
 	gc.HTTP.ExposeTrace = true
 	gc.Routes = c.App.Routes
+	if c.App.Gateway != nil {
+		c.App.Gateway(&gc)
+	}
 	if c.AttemptTimeout > 0 {
 		gc.Dispatch.AttemptTimeout = c.AttemptTimeout
 	}
@@ -257,6 +264,9 @@ func (d *Cluster) nodeConfig(i int, comps []string, seeds []string) (node.Config
 	nc.Listen, nc.Gossip, nc.Admin = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	nc.Seeds = seeds
 	nc.Workers = d.cfg.Workers
+	if d.cfg.App.Node != nil {
+		d.cfg.App.Node(&nc)
+	}
 	mods := map[string][]byte{}
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
