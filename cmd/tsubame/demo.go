@@ -34,6 +34,7 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	verbose := fs.Bool("v", false, "log every member at debug level")
 	placement := fs.String("placement", "spread", "`spread`: hello and greet on alternate nodes, so every request migrates; all: both on every node")
 	standalone := fs.Bool("standalone-gateway", false, "run the gateway as a member of its own instead of inside node-1")
+	appName := fs.String("app", "hello", "`app` to serve: hello, or images (the image service, docs/images.md, with sample images uploaded)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tsubame demo [--nodes N] [--placement spread|all] [--http ADDR] [--ca-out FILE] [-v]\n\n"+
 			"Starts N nodes in this process on loopback, node-1 serving HTTP itself (the gateway embedded),\n"+
@@ -51,6 +52,14 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	app, err := democluster.PlacedApp(*placement)
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame demo: --placement:", err)
+		return 2
+	}
+	switch *appName {
+	case "hello":
+	case "images":
+		app = democluster.ImagesApp()
+	default:
+		fmt.Fprintf(stderr, "tsubame demo: --app %q: want hello or images\n", *appName)
 		return 2
 	}
 	log := textLogger(io.Discard, false)
@@ -83,11 +92,21 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for i, n := range d.Nodes {
 		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), app.Placement(i, *nodes))
 	}
-	fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
-	if *caOut != "" {
-		fmt.Fprintf(stdout, "  tsubame get --http3 --ca %s 'https://%s/hello?name=world'\n", *caOut, addr)
+	if *appName == "images" {
+		if err := democluster.UploadSamples(ctx, d.URL()); err != nil {
+			fmt.Fprintln(stderr, "tsubame demo: upload the sample images:", err)
+			d.Close()
+			return 1
+		}
+		fmt.Fprintf(stdout, "Sample images uploaded. Try:\n  open %[1]s/img/  (the gallery)\n"+
+			"  curl -o small.png '%[1]s/img/noise.jpg?w=200&fmt=png'\n  curl -T photo.jpg %[1]s/img/photo.jpg\n", d.URL())
 	} else {
-		fmt.Fprintf(stdout, "  tsubame get --http3 ... (start with --ca-out FILE to get the CA HTTP/3 clients must trust)\n")
+		fmt.Fprintf(stdout, "Try:\n  curl -i '%s/hello?name=world'\n", d.URL())
+		if *caOut != "" {
+			fmt.Fprintf(stdout, "  tsubame get --http3 --ca %s 'https://%s/hello?name=world'\n", *caOut, addr)
+		} else {
+			fmt.Fprintf(stdout, "  tsubame get --http3 ... (start with --ca-out FILE to get the CA HTTP/3 clients must trust)\n")
+		}
 	}
 	fmt.Fprintf(stdout, "  tsubame status --admin %s\nCtrl-C stops it.\n", d.Nodes[0].AdminAddr())
 

@@ -1,10 +1,16 @@
 package democluster
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
 	"time"
 
 	"github.com/tsubame-rt/tsubame"
 	"github.com/tsubame-rt/tsubame/gateway"
+	"github.com/tsubame-rt/tsubame/internal/imgsamples"
 	"github.com/tsubame-rt/tsubame/node"
 )
 
@@ -55,4 +61,25 @@ func ImagesPlacement(i, n int) []string {
 		}
 	}
 	return out
+}
+
+// UploadSamples PUTs the sample images (internal/imgsamples) to the image
+// service at base (the gateway's URL).
+func UploadSamples(ctx context.Context, base string) error {
+	for _, s := range imgsamples.All() {
+		req, err := http.NewRequestWithContext(ctx, "PUT", base+"/img/"+s.Name, bytes.NewReader(s.Data))
+		if err != nil {
+			return err
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusCreated {
+			return fmt.Errorf("PUT /img/%s: %s: %s", s.Name, res.Status, bytes.TrimSpace(body))
+		}
+	}
+	return nil
 }
