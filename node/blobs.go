@@ -42,7 +42,7 @@ type blobSender struct{ n *Node }
 
 func (bs blobSender) Send(ctx context.Context, addr string, p *lp.Process) error {
 	if len(p.Blobs) == 0 {
-		return bs.n.tr.Send(ctx, addr, p)
+		return bs.n.counted(p, bs.n.tr.Send(ctx, addr, p))
 	}
 	to, ok := bs.n.memberAt(addr)
 	if !ok {
@@ -52,13 +52,26 @@ func (bs blobSender) Send(ctx context.Context, addr string, p *lp.Process) error
 	if err != nil {
 		return fmt.Errorf("hand blobs on to %s: %w", to, err)
 	}
-	if err := bs.n.tr.Send(ctx, addr, p); err != nil {
+	if err := bs.n.counted(p, bs.n.tr.Send(ctx, addr, p)); err != nil {
 		undo()
 		return err
 	}
 	bs.n.blobs.Release(p.ID)
 	return nil
 }
+
+// counted adds the encoded size of p, sent without error, to the bytes of
+// LPs this node has sent (SentLPBytes).
+func (n *Node) counted(p *lp.Process, err error) error {
+	if err == nil {
+		n.lpSent.Add(int64(p.WireSize()))
+	}
+	return err
+}
+
+// SentLPBytes is the bytes of the LPs this node has sent to other members
+// (the blobs they refer to are counted by Blobs().Stats()).
+func (n *Node) SentLPBytes() int64 { return n.lpSent.Load() }
 
 // memberAt names the live member whose QUIC address is addr.
 func (n *Node) memberAt(addr string) (string, bool) {

@@ -82,9 +82,10 @@ type Node struct {
 	serving atomic.Pointer[parts]
 	quic    string // advertised QUIC address
 	// blobs keeps this node's share of its LPs' large values (node/blob).
-	blobs *blob.Store
-	kv    *kv.Store
-	ownKV bool // kv was opened from the config, so Close closes it
+	blobs  *blob.Store
+	lpSent atomic.Int64 // bytes of LPs sent to other members (SentLPBytes)
+	kv     *kv.Store
+	ownKV  bool // kv was opened from the config, so Close closes it
 
 	comps atomic.Pointer[[]cluster.Component]
 
