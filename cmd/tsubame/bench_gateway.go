@@ -32,6 +32,7 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	duration := fs.Duration("duration", 10*time.Second, "measuring time per target (at most 5m)")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured load before each measurement")
 	concurrency := fs.Int("concurrency", 64, "concurrent clients (1 to 1024)")
+	clientFlag := fs.String("client", "go", "load generator: `go` (internal/loadgen in this process, checks every body) or wrk (wrk -t2, lighter; checks statuses only)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -42,6 +43,10 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	}
 	if _, err := democluster.PlacedApp(*placement); err != nil {
 		fmt.Fprintln(stderr, "tsubame bench gateway: --placement:", err)
+		return 2
+	}
+	if *clientFlag != "go" && *clientFlag != "wrk" {
+		fmt.Fprintf(stderr, "tsubame bench gateway: --client %q: want go or wrk\n", *clientFlag)
 		return 2
 	}
 	if *vs != "" && *vs != "nginx" {
@@ -94,7 +99,11 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 				fmt.Fprintln(stderr, "tsubame bench gateway:", err)
 				return 1
 			}
-			r, err := measureTarget(ctx, t, *concurrency, *warmup, *duration)
+			measure := measureTarget
+			if *clientFlag == "wrk" {
+				measure = measureTargetWrk
+			}
+			r, err := measure(ctx, t, *concurrency, *warmup, *duration)
 			t.Stop(shutdownGrace)
 			if err != nil {
 				fmt.Fprintln(stderr, "tsubame bench gateway:", err)
@@ -107,8 +116,12 @@ func benchGateway(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			rows = append(rows, r)
 		}
 	}
-	fmt.Fprintf(stdout, "GET /hello, %d concurrent clients (this process), %s each after %s warm-up, GOMAXPROCS %d, %d CPUs\n",
-		*concurrency, *duration, *warmup, runtime.GOMAXPROCS(0), runtime.NumCPU())
+	who := "Go clients in this process"
+	if *clientFlag == "wrk" {
+		who = "wrk -t2 connections"
+	}
+	fmt.Fprintf(stdout, "GET /hello, %d %s, %s each after %s warm-up, GOMAXPROCS %d, %d CPUs\n",
+		*concurrency, who, *duration, *warmup, runtime.GOMAXPROCS(0), runtime.NumCPU())
 	printGatewayRows(stdout, rows)
 	return 0
 }
@@ -156,6 +169,30 @@ func measureTarget(ctx context.Context, t *baseline.Target, concurrency int, war
 	}
 	if ok > 0 && mok {
 		r.client = float64(mine.Microseconds()) / float64(ok)
+	}
+	return r, nil
+}
+
+// measureTargetWrk is measureTarget with wrk as the client.
+func measureTargetWrk(ctx context.Context, t *baseline.Target, concurrency int, warmup, d time.Duration) (gatewayRow, error) {
+	url := t.URL + "/hello?name=bench"
+	if warmup >= time.Second {
+		if _, err := baseline.Wrk(ctx, url, concurrency, warmup); err != nil {
+			return gatewayRow{}, err
+		}
+	}
+	server0, sok := t.CPU()
+	w, err := baseline.Wrk(ctx, url, concurrency, d)
+	if err != nil {
+		return gatewayRow{}, err
+	}
+	server1, sok2 := t.CPU()
+	r := gatewayRow{rate: w.Rate, p50: w.P50, p99: w.P99, failed: w.Errors, firstErr: "non-2xx or socket errors (wrk)", serverCPU: -1, client: -1}
+	if w.Requests > 0 && sok && sok2 {
+		r.serverCPU = float64((server1 - server0).Microseconds()) / float64(w.Requests)
+	}
+	if w.Requests > 0 && w.CPU > 0 {
+		r.client = float64(w.CPU.Microseconds()) / float64(w.Requests)
 	}
 	return r, nil
 }

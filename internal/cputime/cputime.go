@@ -42,3 +42,8 @@ func (m Meter) Report(b *testing.B, ops int) {
 		b.ReportMetric(float64(d.Microseconds())/float64(ops), "cpu-µs/op")
 	}
 }
+
+// Children returns the user plus system CPU time of this process's children
+// that have ended and been waited for (a load generator run as a child, read
+// before and after).
+func Children() (time.Duration, bool) { return children() }

@@ -7,9 +7,13 @@ import (
 	"time"
 )
 
-func self() (time.Duration, bool) {
+func self() (time.Duration, bool) { return rusage(syscall.RUSAGE_SELF) }
+
+func children() (time.Duration, bool) { return rusage(syscall.RUSAGE_CHILDREN) }
+
+func rusage(who int) (time.Duration, bool) {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+	if err := syscall.Getrusage(who, &ru); err != nil {
 		return 0, false
 	}
 	tv := func(t syscall.Timeval) time.Duration {
