@@ -1,16 +1,15 @@
 package gateway
 
 import (
-	"errors"
 	"fmt"
-	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
-	"github.com/tsubame-rt/tsubame/node/blob"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/node/blob"
+
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
@@ -23,16 +22,10 @@ import (
 // seeds, [tls], [membership], [limits] max_lp_bytes) mean what they mean in
 // a node's file. Start from DefaultConfig.
 type Config struct {
-	// Name is the gateway's member name and the Origin of its LPs. Default:
-	// the common name of the cluster certificate.
-	Name string `toml:"name"`
-	// Listen is the QUIC address finished LPs come back to.
-	Listen string `toml:"listen"`
-	// Gossip is the membership (memberlist) address, UDP and TCP.
-	Gossip string `toml:"gossip"`
-	// Seeds are gossip addresses of nodes to join through.
-	Seeds      []string         `toml:"seeds"`
-	TLS        TLSFiles         `toml:"tls"`
+	// Member holds the keys every member shares (name, listen, gossip,
+	// seeds, [tls]): Name is the gateway's member name and the Origin of
+	// its LPs; Listen the QUIC address finished LPs come back to.
+	tomlconf.Member
 	Membership MembershipConfig `toml:"membership"`
 	HTTP       HTTPConfig       `toml:"http"`
 	Dispatch   DispatchConfig   `toml:"dispatch"`
@@ -48,25 +41,19 @@ type Config struct {
 
 // TLSFiles are the cluster's mutual-TLS PEM files, as `tsubame ca` writes
 // them.
-type TLSFiles struct {
-	CA   string `toml:"ca"`
-	Cert string `toml:"cert"`
-	Key  string `toml:"key"`
-}
+type TLSFiles = tomlconf.TLSFiles
 
-// MembershipConfig is what a gateway must share with the nodes' membership.
+// MembershipConfig is what a gateway must share with the nodes' membership:
+// the gossip key.
 type MembershipConfig struct {
-	// Key, base64 of 16, 24 or 32 bytes, encrypts gossip: the cluster's key.
-	Key string `toml:"key"`
+	tomlconf.GossipKey
 }
 
-// LimitsConfig is the part of a node's [limits] that a gateway enforces too.
+// LimitsConfig is the part of a node's [limits] that a gateway enforces too:
+// max_lp_bytes bounds one encoded LP coming back from a node. Set it as the
+// nodes do, or replies an LP grew past it are refused.
 type LimitsConfig struct {
-	// MaxLPBytes bounds one encoded LP coming back from a node, as a node's
-	// limits.max_lp_bytes bounds one arriving there; the transport's frame
-	// limit is this plus transport.FrameSlack. Set it as the nodes do, or
-	// replies an LP grew past it are refused.
-	MaxLPBytes int `toml:"max_lp_bytes"`
+	tomlconf.LPLimit
 }
 
 // HTTPConfig is the client-facing side.
@@ -117,8 +104,7 @@ type DispatchConfig struct {
 // routes. Every default and its reason is in docs/gateway.md.
 func DefaultConfig() Config {
 	return Config{
-		Listen: "127.0.0.1:0",
-		Gossip: "127.0.0.1:0",
+		Member: tomlconf.Member{Listen: "127.0.0.1:0", Gossip: "127.0.0.1:0"},
 		HTTP: HTTPConfig{
 			Listen:            "127.0.0.1:8080",
 			TCP:               "auto",
@@ -136,7 +122,7 @@ func DefaultConfig() Config {
 			MaxInFlight:    4096,
 			StaleAfter:     cluster.DefaultStaleAfter,
 		},
-		Limits: LimitsConfig{MaxLPBytes: lp.DefaultLimits.MaxTotal},
+		Limits: LimitsConfig{tomlconf.LPLimit{MaxLPBytes: lp.DefaultLimits.MaxTotal}},
 		Admin:  AdminConfig{Listen: defaultAdminListen},
 	}
 }
@@ -151,31 +137,14 @@ func (c Config) lpLimits() lp.Limits {
 // maxAttempts bounds resends: each one is a full re-execution.
 const maxAttempts = 10
 
-// problem is one invalid value: its key and, for a route, which one.
-type problem struct {
-	key   string // dotted TOML key
-	route int    // 1-based [[route]] number; 0 if not about a route
-	err   error
-}
-
-func (p *problem) Error() string {
-	if p.route > 0 {
-		return p.err.Error() // compileRoute names the route
-	}
-	return p.key + ": " + p.err.Error()
-}
-
-func (p *problem) Unwrap() error { return p.err }
-
 // Validate reports every problem with c at once, each naming its key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, a ...any) {
-		errs = append(errs, &problem{key: key, err: fmt.Errorf(format, a...)})
-	}
-	if err := c.Blobs.Validate(c.Limits.MaxLPBytes + transport.FrameSlack); err != nil {
-		bad("blobs", "%v", err)
-	}
+	var ps tomlconf.Problems
+	bad := ps.Bad
+	ps.Add("blobs", c.Blobs.Validate(c.Limits.MaxLPBytes+transport.FrameSlack))
+	c.Member.Validate(&ps, true)
+	c.Membership.Validate(&ps)
+	c.Limits.Validate(&ps)
 	h := c.HTTP
 	if (h.Cert == "") != (h.Key == "") {
 		bad("http.cert", "cert and key go together (set both or neither)")
@@ -206,26 +175,8 @@ func (c Config) Validate() error {
 	if h.ReadHeaderTimeout == 0 {
 		bad("http.read_header_timeout", "is 0: a slow client could hold a connection forever")
 	}
-	if c.Name != "" && !abi.ValidName(c.Name) {
-		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)
-	}
-	for key, addr := range map[string]string{"listen": c.Listen, "gossip": c.Gossip, "http.listen": h.Listen} {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			bad(key, "%q is not host:port: %v", addr, err)
-			continue
-		}
-		// Nodes dial the QUIC address the gateway advertises.
-		if ip := net.ParseIP(host); key == "listen" && (ip == nil || ip.IsUnspecified()) {
-			bad(key, "%q is not an address nodes can dial: listen on a specific IP address", addr)
-		}
-	}
-	t := c.TLS
-	if (t.CA == "") != (t.Cert == "") || (t.CA == "") != (t.Key == "") {
-		bad("tls", "ca, cert and key go together (set all three or none)")
-	}
-	if _, err := tomlconf.SecretKey(c.Membership.Key); err != nil {
-		bad("membership.key", "%v", err)
+	if _, _, err := net.SplitHostPort(h.Listen); err != nil {
+		bad("http.listen", "%q is not host:port: %v", h.Listen, err)
 	}
 	d := c.Dispatch
 	if _, err := sched.New(d.Policy); err != nil {
@@ -243,25 +194,22 @@ func (c Config) Validate() error {
 	if d.StaleAfter <= 0 {
 		bad("dispatch.stale_after", "is %s, want more than 0", d.StaleAfter)
 	}
-	if min := 2 * abi.MaxInput; c.Limits.MaxLPBytes < min {
-		bad("limits.max_lp_bytes", "is %d, want at least %d (the ABI's guarantee, as for a node)", c.Limits.MaxLPBytes, min)
-	}
 	if len(c.Routes) == 0 && c.Admin.TokenFile == "" {
 		bad("route", "no routes: add at least one [[route]] (or turn on [admin] and add routes at run time)")
 	}
 	c.Admin.validate(bad)
 	for i, r := range c.Routes {
 		if _, err := compileRoute(i, r); err != nil {
-			errs = append(errs, &problem{key: "route", route: i + 1, err: err})
+			ps = append(ps, &tomlconf.Problem{Key: "route", Nth: i + 1, Err: err})
 		}
 	}
-	return errors.Join(errs...)
+	return ps.Err()
 }
 
 // LoadConfig reads a gateway TOML file over DefaultConfig. Decoding is
-// strict: an unknown key or a value of the wrong type is an error naming the
-// file, the line and the key. Relative file paths are taken from the
-// config file's directory.
+// strict: an unknown key, a value of the wrong type or an invalid value is a
+// *tomlconf.Error naming the file, the line and the key, as for a node.
+// Relative file paths are taken from the config file's directory.
 func LoadConfig(path string) (Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -274,30 +222,17 @@ func LoadConfig(path string) (Config, error) {
 // errors and resolves relative paths.
 func ParseConfig(path string, data []byte) (Config, error) {
 	c := DefaultConfig()
-	unknown, err := tomlconf.Decode(data, &c)
-	if err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(unknown) > 0 {
-		var errs []error
-		for _, u := range unknown {
-			errs = append(errs, fmt.Errorf("%s:%d: unknown key %q", path, u.Line, u.Key))
-		}
-		return Config{}, errors.Join(errs...)
-	}
 	dir := filepath.Dir(path)
-	for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.Admin.TokenFile} {
-		if *p != "" && !filepath.IsAbs(*p) {
-			*p = filepath.Join(dir, *p)
+	err = tomlconf.Load(path, data, &c, func() error {
+		for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.Admin.TokenFile} {
+			if *p != "" && !filepath.IsAbs(*p) {
+				*p = filepath.Join(dir, *p)
+			}
 		}
-	}
-	if err := c.Validate(); err != nil {
-		var errs []error
-		for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-			p := e.(*problem)
-			errs = append(errs, fmt.Errorf("%s:%d: %w", path, tomlconf.KeyLine(data, p.key, p.route), p))
-		}
-		return Config{}, errors.Join(errs...)
+		return c.Validate()
+	})
+	if err != nil {
+		return Config{}, err
 	}
 	return c, nil
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -48,9 +50,9 @@ kind = "hello"
 
 func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct{ text, want string }{
-		{"[http]\nlisen = \"x\"\n" + minimalRoute, ":2: unknown key \"http.lisen\""},
-		{minimalRoute + "input_mode = \"body\"\n", ":6: unknown key \"route.input_mode\""},
-		{"[dispatch]\nattempts = \"three\"\n" + minimalRoute, "line 2"},
+		{"[http]\nlisen = \"x\"\n" + minimalRoute, ":2: http.lisen: unknown key"},
+		{minimalRoute + "input_mode = \"body\"\n", ":6: route.input_mode: unknown key"},
+		{"[dispatch]\nattempts = \"three\"\n" + minimalRoute, ":2: dispatch.attempts: incompatible types"},
 		{"[dispatch]\nattempt_timeout = \"soon\"\n" + minimalRoute, "attempt_timeout"},
 		{"[dispatch]\nattempts = 0\n" + minimalRoute, ":2: dispatch.attempts: is 0"},
 		{"[dispatch]\npolicy = \"fastest\"\n" + minimalRoute, "dispatch.policy"},
@@ -58,17 +60,17 @@ func TestConfigErrors(t *testing.T) {
 		{"[http]\ncert = \"a.crt\"\n" + minimalRoute, ":2: http.cert: cert and key go together"},
 		{"[tls]\nca = \"ca.crt\"\n" + minimalRoute, ":1: tls: ca, cert and key go together"},
 		{"listen = \"nowhere\"\n" + minimalRoute, ":1: listen: \"nowhere\" is not host:port"},
-		{"listen = \"0.0.0.0:0\"\n" + minimalRoute, ":1: listen: \"0.0.0.0:0\" is not an address nodes can dial"},
+		{"listen = \"0.0.0.0:0\"\n" + minimalRoute, ":1: listen: \"0.0.0.0:0\" is not an address peers can dial"},
 		{"[membership]\nkey = \"c2hvcnQ=\"\n" + minimalRoute, ":2: membership.key: 5 bytes"},
 		{"[http]\nmax_body_bytes = 20000000\n" + minimalRoute, "http.max_body_bytes"},
 		{"[http]\nread_header_timeout = \"0s\"\n" + minimalRoute, "slow client"},
 		{"name = \"gw\"\n", "no routes"},
 		{"[[route]]\npath = \"/x\"\ncomponent = \"c\"\nkind = \"k\"\ninput = \"path:id\"\n", ":1: route 1 (/x): input \"path:id\" names no wildcard"},
 		{minimalRoute + minimalRoute + "input = \"form\"\n", ":7: route 2 (/hello): unknown input mode"},
-		{"name = \"gw\"\nlisten = = 1\n", "line 2"},
-		{"[limits]\nmax_lp_bytes = 1000\n" + minimalRoute, ":2: limits.max_lp_bytes: is 1000, want at least 2097152"},
-		{"[limits]\nmax_lp_bytes = \"big\"\n" + minimalRoute, "line 2"},
-		{"[limits]\nstep_timeout = \"2s\"\n" + minimalRoute, ":2: unknown key \"limits.step_timeout\""},
+		{"name = \"gw\"\nlisten = = 1\n", ":2: listen: expected value"},
+		{"[limits]\nmax_lp_bytes = 1000\n" + minimalRoute, ":2: limits.max_lp_bytes: 1000 is below the ABI's guarantee of 2097152"},
+		{"[limits]\nmax_lp_bytes = \"big\"\n" + minimalRoute, ":2: limits.max_lp_bytes: incompatible types"},
+		{"[limits]\nstep_timeout = \"2s\"\n" + minimalRoute, ":2: limits.step_timeout: unknown key"},
 	} {
 		path := writeConfig(t, tc.text)
 		_, err := LoadConfig(path)
@@ -103,5 +105,15 @@ func TestConfigMaxLPBytes(t *testing.T) {
 	}
 	if d := DefaultConfig().Limits.MaxLPBytes; d != lp.DefaultLimits.MaxTotal {
 		t.Errorf("default max_lp_bytes %d, want the nodes' default %d", d, lp.DefaultLimits.MaxTotal)
+	}
+}
+
+// Gateway config errors are the node's type: a caller reads the file, line
+// and key with errors.As.
+func TestConfigErrorIsTyped(t *testing.T) {
+	_, err := LoadConfig(writeConfig(t, "[dispatch]\nattempts = 0\n"+minimalRoute))
+	var ce *tomlconf.Error
+	if !errors.As(err, &ce) || ce.Line != 2 || ce.Key != "dispatch.attempts" {
+		t.Fatalf("error %v (%T), want a *tomlconf.Error at line 2 for dispatch.attempts", err, err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/blob"
 )
@@ -71,7 +72,7 @@ func embeddable(c Config) error {
 		"dispatch.stale_after": c.Dispatch.StaleAfter != d.Dispatch.StaleAfter,
 	} {
 		if set {
-			errs = append(errs, &problem{key: key, err: errors.New("is the node's: set it in the node's part of the config, not under [gateway]")})
+			errs = append(errs, &tomlconf.Problem{Key: key, Err: errors.New("is the node's: set it in the node's part of the config, not under [gateway]")})
 		}
 	}
 	return errors.Join(errs...)

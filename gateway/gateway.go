@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tsubame-rt/tsubame/node/blob"
 	"io"
 	"log/slog"
 	"net/http"
@@ -13,6 +12,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/node/blob"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/dispatch"

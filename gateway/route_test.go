@@ -1,11 +1,12 @@
 package gateway
 
 import (
-	"github.com/tsubame-rt/tsubame/lp"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/tsubame-rt/tsubame/lp"
 )
 
 // Each input mode builds the documented bytes from a request.

@@ -5,10 +5,11 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"github.com/tsubame-rt/tsubame/node/blob"
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/node/blob"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"

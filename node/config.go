@@ -1,18 +1,16 @@
 package node
 
 import (
-	"errors"
 	"fmt"
-	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
-	"github.com/tsubame-rt/tsubame/node/blob"
 	"net"
 	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/node/blob"
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
@@ -25,13 +23,11 @@ import (
 // Config is a node's configuration, as read from TOML by LoadConfig. Every
 // field's default is in DefaultConfig and docs/config.md.
 type Config struct {
-	// Name identifies the node in the cluster and in LP traces; it must be
-	// its certificate's name. Default: the certificate's name.
-	Name string `toml:"name"`
-	// Listen is the QUIC address LPs arrive on.
-	Listen string `toml:"listen"`
-	// Gossip is the membership (memberlist) address, UDP and TCP.
-	Gossip string `toml:"gossip"`
+	// Member holds the keys every member shares (name, listen, gossip,
+	// seeds, [tls]): Name identifies the node in the cluster and in LP
+	// traces and must be its certificate's; Listen is the QUIC address LPs
+	// arrive on.
+	tomlconf.Member
 	// Admin is the address of the admin API (HTTPS, and plain HTTP for
 	// /healthz and /v1/status); "off" disables it.
 	Admin string `toml:"admin"`
@@ -46,14 +42,11 @@ type Config struct {
 	// Workers run steps; Queue bounds the LPs waiting for one.
 	Workers int `toml:"workers"`
 	Queue   int `toml:"queue"`
-	// Seeds are gossip addresses of members to join through.
-	Seeds []string `toml:"seeds"`
 	// Components maps a component name to the module file loaded at start.
 	Components map[string]string `toml:"components"`
 
 	Scheduler  SchedulerConfig  `toml:"scheduler"`
 	Membership MembershipConfig `toml:"membership"`
-	TLS        TLSConfig        `toml:"tls"`
 	Limits     LimitsConfig     `toml:"limits"`
 	Modules    ModulesConfig    `toml:"modules"`
 	Autogrow   AutogrowConfig   `toml:"autogrow"`
@@ -91,29 +84,25 @@ type MembershipConfig struct {
 	ProbeTimeout   time.Duration `toml:"probe_timeout"`
 	GossipInterval time.Duration `toml:"gossip_interval"`
 	SuspicionMult  int           `toml:"suspicion_mult"`
-	// Key, base64 of 16, 24 or 32 bytes, encrypts gossip; every member
-	// needs the same one. Default: none.
-	Key string `toml:"key"`
+	// GossipKey is [membership] key, shared with gateways.
+	tomlconf.GossipKey
 }
 
 // TLSConfig names the PEM files of the cluster CA and this node's certificate.
-type TLSConfig struct {
-	CA   string `toml:"ca"`
-	Cert string `toml:"cert"`
-	Key  string `toml:"key"`
-}
+type TLSConfig = tomlconf.TLSFiles
 
 // LimitsConfig bounds what one step and one LP may use. Values below the
 // ABI's guarantees (abi/ABI.md §5) are refused.
 type LimitsConfig struct {
 	StepTimeout time.Duration `toml:"step_timeout"`
 	MemoryPages uint32        `toml:"memory_pages"`
-	MaxLPBytes  int           `toml:"max_lp_bytes"`
-	MaxInput    int           `toml:"max_input"`
-	MaxCont     int           `toml:"max_cont"`
-	MaxEntries  int           `toml:"max_entries"`
-	MaxDepth    int           `toml:"max_depth"`
-	MaxTrace    int           `toml:"max_trace"`
+	// LPLimit is max_lp_bytes, shared with gateways.
+	tomlconf.LPLimit
+	MaxInput   int `toml:"max_input"`
+	MaxCont    int `toml:"max_cont"`
+	MaxEntries int `toml:"max_entries"`
+	MaxDepth   int `toml:"max_depth"`
+	MaxTrace   int `toml:"max_trace"`
 	// FreshInstances names components whose every step runs in a new
 	// instance (ABI.md §2): for code that cannot be trusted to leave no
 	// state behind, at the cost of an instantiation per step.
@@ -128,8 +117,7 @@ const DefaultPolicy = sched.P2C
 // Name and Workers, which depend on the machine (see withDefaults).
 func DefaultConfig() Config {
 	return Config{
-		Listen:     "127.0.0.1:7450",
-		Gossip:     "127.0.0.1:7946",
+		Member:     tomlconf.Member{Listen: "127.0.0.1:7450", Gossip: "127.0.0.1:7946"},
 		Admin:      "127.0.0.1:7480",
 		AdminPlain: true,
 		Modules:    defaultModules,
@@ -152,7 +140,7 @@ func DefaultConfig() Config {
 		Limits: LimitsConfig{
 			StepTimeout: time.Second,
 			MemoryPages: 1024,
-			MaxLPBytes:  lp.DefaultLimits.MaxTotal,
+			LPLimit:     tomlconf.LPLimit{MaxLPBytes: lp.DefaultLimits.MaxTotal},
 			MaxInput:    lp.DefaultLimits.MaxBytes,
 			MaxCont:     lp.DefaultLimits.MaxCont,
 			MaxEntries:  lp.DefaultLimits.MaxEntries,
@@ -195,21 +183,13 @@ func (c Config) LpLimits() lp.Limits {
 
 // Validate reports every problem with c at once, each naming its key.
 func (c Config) Validate() error {
-	var errs []error
-	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
-	}
-	if err := c.Blobs.Validate(c.Limits.MaxLPBytes + transport.FrameSlack); err != nil {
-		errs = append(errs, err)
-	}
-	if c.Name != "" && !abi.ValidName(c.Name) {
-		bad("name", "%q is not a valid name (1-64 ASCII letters, digits, '_', '-', '.', starting with a letter)", c.Name)
-	}
-	for key, addr := range map[string]string{"listen": c.Listen, "gossip": c.Gossip} {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			bad(key, "%q is not host:port: %v", addr, err)
-		}
-	}
+	var ps tomlconf.Problems
+	bad := ps.Bad
+	ps.Add("blobs", c.Blobs.Validate(c.Limits.MaxLPBytes+transport.FrameSlack))
+	// The node checks that peers can dial listen when it binds it.
+	c.Member.Validate(&ps, false)
+	c.Membership.GossipKey.Validate(&ps)
+	c.Limits.LPLimit.Validate(&ps)
 	if c.Admin != "off" {
 		if _, _, err := net.SplitHostPort(c.Admin); err != nil {
 			bad("admin", "%q is not host:port or \"off\": %v", c.Admin, err)
@@ -268,13 +248,6 @@ func (c Config) Validate() error {
 	if m.SuspicionMult < 1 {
 		bad("membership.suspicion_mult", "%d is below 1", m.SuspicionMult)
 	}
-	if _, err := tomlconf.SecretKey(m.Key); err != nil {
-		bad("membership.key", "%v", err)
-	}
-	t := c.TLS
-	if (t.CA == "") != (t.Cert == "") || (t.CA == "") != (t.Key == "") {
-		bad("tls", "ca, cert and key go together (set all three or none)")
-	}
 	l := c.Limits
 	floor := func(key string, got, min int) {
 		if got < min {
@@ -292,7 +265,6 @@ func (c Config) Validate() error {
 	floor("max_cont", l.MaxCont, abi.MaxCont)
 	floor("max_entries", l.MaxEntries, abi.MaxEntries)
 	floor("max_depth", l.MaxDepth, abi.MaxDepth)
-	floor("max_lp_bytes", l.MaxLPBytes, 2*abi.MaxInput)
 	for _, n := range l.FreshInstances {
 		if !abi.ValidName(n) {
 			bad("limits.fresh_instances", "%q is not a valid component name", n)
@@ -302,35 +274,13 @@ func (c Config) Validate() error {
 		bad("limits.max_trace", "%d is negative", l.MaxTrace)
 	}
 	c.validateInstall(bad)
-	if err := c.KV.Validate("kv"); err != nil {
-		errs = append(errs, err)
-	}
-	return errors.Join(errs...)
+	ps.Add("kv", c.KV.Validate("kv"))
+	return ps.Err()
 }
 
-// ConfigError is a problem with a config file: where it is and what.
-type ConfigError struct {
-	File string
-	Line int    // 0 when unknown
-	Key  string // dotted key, "" when unknown
-	Err  error
-}
-
-func (e *ConfigError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteString(":" + strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Key != "" {
-		b.WriteString(e.Key + ": ")
-	}
-	b.WriteString(e.Err.Error())
-	return b.String()
-}
-
-func (e *ConfigError) Unwrap() error { return e.Err }
+// ConfigError is a problem with a config file: where it is and what. Node
+// and gateway configs share it.
+type ConfigError = tomlconf.Error
 
 // LoadConfig reads the TOML file at path strictly: an unknown key, a value of
 // the wrong type or an invalid value is an error naming the file, the line
@@ -348,25 +298,8 @@ func LoadConfig(path string) (Config, error) {
 // and to resolve relative paths.
 func ParseConfig(name string, data []byte) (Config, error) {
 	c := DefaultConfig()
-	unknown, err := tomlconf.Decode(data, &c)
-	if err != nil {
-		line, key, problem := tomlconf.Locate(err)
-		return Config{}, &ConfigError{File: name, Line: line, Key: key, Err: problem}
-	}
-	if len(unknown) > 0 {
-		var errs []error
-		for _, u := range unknown {
-			errs = append(errs, &ConfigError{File: name, Line: u.Line, Key: u.Key, Err: errors.New("unknown key")})
-		}
-		return Config{}, errors.Join(errs...)
-	}
-	if err := c.Validate(); err != nil {
-		var errs []error
-		for _, e := range unjoin(err) {
-			key, msg, _ := strings.Cut(e.Error(), ": ")
-			errs = append(errs, &ConfigError{File: name, Line: tomlconf.KeyLine(data, key, 0), Key: key, Err: errors.New(msg)})
-		}
-		return Config{}, errors.Join(errs...)
+	if err := tomlconf.Load(name, data, &c, func() error { return c.Validate() }); err != nil {
+		return Config{}, err
 	}
 	dir, err := filepath.Abs(filepath.Dir(name))
 	if err != nil {
@@ -374,13 +307,6 @@ func ParseConfig(name string, data []byte) (Config, error) {
 	}
 	c.resolve(dir)
 	return c, nil
-}
-
-func unjoin(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
-		return j.Unwrap()
-	}
-	return []error{err}
 }
 
 // CheckFiles reports at once every file c names (components, [tls],

@@ -1,12 +1,13 @@
-// Package tomlconf is what the node's and the gateway's TOML config loaders
-// share: strict decoding (every key of the file must land in a field), the
-// line a key is on, so each error can name file:line:key, and the gossip key
-// both put under [membership].
+// Package tomlconf is what the node's and the gateway's TOML configs share:
+// strict decoding (every key of the file must land in a field), the line a
+// key is on, one typed error (*Error: file:line: key: problem) for both, the
+// cluster-facing keys every member has (Member, GossipKey, LPLimit: declared
+// once, embedded in both configs, checked once), and the gossip key parser.
 //
-// It never reads a config file, fills defaults, or decides whether a value is
-// valid: each loader keeps its own defaults, validation and error messages.
-// CheckFiles only opens the files a loaded config names, to report every
-// missing one at once.
+// It never reads a config file or fills defaults, and checks only the shared
+// keys: each config keeps its own defaults and the validation of its own
+// keys, reporting them as *Problem. CheckFiles only opens the files a loaded
+// config names, to report every missing one at once.
 package tomlconf
 
 import (

@@ -27,6 +27,7 @@ import (
 
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -92,9 +93,9 @@ func (c Config) Validate(maxFrame int) error {
 	c = c.Fit(maxFrame).withDefaults()
 	switch {
 	case c.MaxBlob+putHeader > maxFrame:
-		return fmt.Errorf("blobs: max_blob %d does not fit a transport frame of %d bytes (raise max_lp_bytes or lower max_blob)", c.MaxBlob, maxFrame)
+		return &tomlconf.Problem{Key: "blobs.max_blob", Err: fmt.Errorf("%d does not fit a transport frame of %d bytes (raise max_lp_bytes or lower max_blob)", c.MaxBlob, maxFrame)}
 	case int64(c.MaxBlob) > c.MaxMemory:
-		return fmt.Errorf("blobs: max_blob %d exceeds max_memory %d", c.MaxBlob, c.MaxMemory)
+		return &tomlconf.Problem{Key: "blobs.max_blob", Err: fmt.Errorf("%d exceeds max_memory %d", c.MaxBlob, c.MaxMemory)}
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 )
 
 // Config is the [kv] section of a node's TOML: the backends, the buckets
@@ -93,7 +94,7 @@ func (c Config) Validate(prefix string) error {
 	c = c.withDefaults()
 	var errs []error
 	bad := func(key, format string, args ...any) {
-		errs = append(errs, fmt.Errorf("%s.%s: %s", prefix, key, fmt.Sprintf(format, args...)))
+		errs = append(errs, &tomlconf.Problem{Key: prefix + "." + key, Err: fmt.Errorf(format, args...)})
 	}
 	known := func(name string) bool { _, ok := c.Backends[name]; return ok || name == Memory }
 	if !known(c.DefaultBackend) {
