@@ -223,7 +223,7 @@ func LoadConfig(path string) (Config, error) {
 func ParseConfig(path string, data []byte) (Config, error) {
 	c := DefaultConfig()
 	dir := filepath.Dir(path)
-	err = tomlconf.Load(path, data, &c, func() error {
+	err := tomlconf.Load(path, data, &c, func() error {
 		for _, p := range []*string{&c.HTTP.Cert, &c.HTTP.Key, &c.TLS.CA, &c.TLS.Cert, &c.TLS.Key, &c.Admin.TokenFile} {
 			if *p != "" && !filepath.IsAbs(*p) {
 				*p = filepath.Join(dir, *p)
