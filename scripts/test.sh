@@ -14,3 +14,6 @@ go vet ./...
 go build -o bin/tsubame ./cmd/tsubame
 export TSUBAME_BIN="$PWD/bin/tsubame"
 go test -count=1 -timeout 45m ./...
+if [[ "${CI:-}" == "true" || "${TSUBAME_FUZZ:-}" == "1" ]]; then
+  bash scripts/fuzz.sh
+fi

@@ -176,7 +176,7 @@ func readHeader(r io.ByteReader, limit int) (frameType, int, error) {
 	if err != nil {
 		return 0, 0, err
 	}
-	if n > uint64(limit) {
+	if limit < 0 || n > uint64(limit) { // uint64 of a negative limit would admit anything
 		return 0, 0, &wireError{ErrFrameTooLarge, fmt.Sprintf("%s frame of %d bytes exceeds the limit of %d", frameType(tb), n, limit)}
 	}
 	return frameType(tb), int(n), nil

@@ -242,6 +242,12 @@ func (t *Transport) requestOn(ctx context.Context, c *conn, s *stream, frame []b
 	if err != nil {
 		return nil, false, t.requestFailed(ctx, c, err)
 	}
+	return parseAnswer(c.peer, typ, payload, maxResp)
+}
+
+// parseAnswer interprets the answer frame to a REQUEST; keep reports
+// whether the stream is still in step.
+func parseAnswer(peer string, typ frameType, payload []byte, maxResp int) (ans []byte, keep bool, err error) {
 	switch {
 	case typ == frameResponse && len(payload) >= 1:
 		status := RequestStatus(payload[0])
@@ -249,13 +255,13 @@ func (t *Transport) requestOn(ctx context.Context, c *conn, s *stream, frame []b
 			return nil, true, &RequestError{Status: status, Msg: string(payload[1:])}
 		}
 		if len(payload)-1 > maxResp {
-			return nil, true, fmt.Errorf("answer from %s of %d bytes exceeds the limit of %d", c.peer, len(payload)-1, maxResp)
+			return nil, true, fmt.Errorf("answer from %s of %d bytes exceeds the limit of %d", peer, len(payload)-1, maxResp)
 		}
 		return payload[1:], true, nil
 	case typ == frameError && len(payload) >= 1:
 		return nil, false, &ProtocolError{Code: ErrorCode(payload[0]), Msg: string(payload[1:])}
 	}
-	return nil, false, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", c.peer, typ, len(payload))
+	return nil, false, fmt.Errorf("bad answer from %s: unexpected %s frame of %d bytes", peer, typ, len(payload))
 }
 
 // requestFailed classifies a failed request exchange. Unlike a migration's,
