@@ -22,14 +22,14 @@ func argRecord(fn uint32, a, b, c int32) []byte {
 // past memory, outcomes twice). Every step ends with an outcome or a
 // StepError carrying a code, never a panic, and the runtime keeps serving.
 func FuzzHostArgs(f *testing.F) {
-	f.Add(argRecord(0, 0, 16, 0))                                            // kind into memory
-	f.Add(argRecord(1, 65530, 100, 0))                                       // input past the end of memory
-	f.Add(argRecord(6, 0, 4, 0))                                             // reply
+	f.Add(argRecord(0, 0, 16, 0))                                             // kind into memory
+	f.Add(argRecord(1, 65530, 100, 0))                                        // input past the end of memory
+	f.Add(argRecord(6, 0, 4, 0))                                              // reply
 	f.Add(append(argRecord(6, 0, 4, 0), argRecord(6, 0, 4, 0)...))            // two outcomes
-	f.Add(argRecord(7, 0, 5, 0))                                             // call with names from memory
-	f.Add(argRecord(8, 0, 0, 0))                                             // fail with code 0
-	f.Add(argRecord(9, 99, -1, 1<<30))                                       // log, bad level and length
-	f.Add(argRecord(5, -1, 0, 0))                                            // child of no call
+	f.Add(argRecord(7, 0, 5, 0))                                              // call with names from memory
+	f.Add(argRecord(8, 0, 0, 0))                                              // fail with code 0
+	f.Add(argRecord(9, 99, -1, 1<<30))                                        // log, bad level and length
+	f.Add(argRecord(5, -1, 0, 0))                                             // child of no call
 	f.Add(append(argRecord(4, 1<<31-1, 0, 0), argRecord(2, 131072, 1, 0)...)) // child_code, cont out of memory
 	rt := newRuntime(f, testConfig(nil).WithStepTimeout(2*time.Second).WithMaxInstances(1))
 	m := load(f, rt, "hostargs")

@@ -40,7 +40,7 @@ type conn struct {
 	qc   *quic.Conn
 	peer string   // node name from the verified certificate
 	role pki.Role // what the certificate allows (roles.go)
-	addr string // the peer's UDP address
+	addr string   // the peer's UDP address
 
 	// broken is set when an exchange saw the connection fail: quic-go may
 	// report the failure on a stream a moment before the connection's

@@ -79,4 +79,3 @@ func TestRolesBoundWhatPeersMaySend(t *testing.T) {
 		})
 	}
 }
-
