@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -59,9 +60,10 @@ func BenchmarkImageBytes(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
+				msg, _ := io.ReadAll(res.Body)
 				res.Body.Close()
 				if res.StatusCode != want {
-					b.Fatalf("%s %s: %s", method, url, res.Status)
+					b.Fatalf("%s %s: %s: %s", method, url, res.Status, msg)
 				}
 			}
 			base := d.URL() + "/img/"
