@@ -15,22 +15,58 @@ import (
 // MemoryBackend keeps buckets in this process's memory: shared by every
 // node of the process (`tsubame demo`), lost when it exits, and seen by no
 // other process. Expired values and journal records are dropped when next
-// touched and by a sweep every SweepEvery operations of a bucket.
+// touched, and by each write, which pops what has expired from the front of
+// two queues in the order things were written: amortized O(1), where a sweep
+// of the whole bucket would cost a write as much as the bucket is large.
 type MemoryBackend struct {
 	mu      sync.Mutex
 	buckets map[string]*memBucket
 	now     func() time.Time
 }
 
-// SweepEvery is how many writes to a memory bucket pass between sweeps of
-// its expired values and journal records.
-const SweepEvery = 4096
-
 type memBucket struct {
 	mu      sync.Mutex
 	data    map[string]memItem
-	journal map[string]memRecord
-	writes  int
+	journal map[jkey]memRecord
+	// ttls and records list what may expire, in the order written; an
+	// entry whose expiry was since changed is skipped when popped.
+	ttls    fifo[string]
+	records fifo[jkey]
+}
+
+// jkey is a journal record's key: the step and the operation's number.
+type jkey struct {
+	step wasmhost.StepID
+	seq  int
+}
+
+// fifo is a queue of keys with their expiry, popped from the front.
+type fifo[K comparable] struct {
+	items []expiring[K]
+	head  int
+}
+
+type expiring[K comparable] struct {
+	key     K
+	expires time.Time
+}
+
+func (q *fifo[K]) push(k K, t time.Time) { q.items = append(q.items, expiring[K]{k, t}) }
+
+// popExpired calls drop for each entry at the front that expired by now.
+// Entries behind a longer-lived one wait for it (lookups check expiry
+// themselves), so the queue stays amortized O(1) per push.
+func (q *fifo[K]) popExpired(now time.Time, drop func(K, time.Time)) {
+	for q.head < len(q.items) && !now.Before(q.items[q.head].expires) {
+		e := q.items[q.head]
+		q.items[q.head] = expiring[K]{}
+		q.head++
+		drop(e.key, e.expires)
+	}
+	if q.head > 1024 && q.head > len(q.items)/2 {
+		q.items = append(q.items[:0], q.items[q.head:]...)
+		q.head = 0
+	}
 }
 
 type memItem struct {
@@ -54,7 +90,7 @@ func (m *MemoryBackend) bucket(name string) *memBucket {
 	defer m.mu.Unlock()
 	b := m.buckets[name]
 	if b == nil {
-		b = &memBucket{data: map[string]memItem{}, journal: map[string]memRecord{}}
+		b = &memBucket{data: map[string]memItem{}, journal: map[jkey]memRecord{}}
 		m.buckets[name] = b
 	}
 	return b
@@ -67,8 +103,10 @@ func (m *MemoryBackend) Apply(_ context.Context, bucket string, op *wasmhost.KVO
 	now := m.now()
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	var jk jkey
 	if j != nil {
-		if rec, ok := b.journal[j.Key]; ok && now.Before(rec.expires) {
+		jk = jkey{j.Step, j.Seq}
+		if rec, ok := b.journal[jk]; ok && now.Before(rec.expires) {
 			if rec.print != j.Print {
 				return wasmhost.KVResult{Status: abi.KVInvalid, Err: replayError(op, j)}
 			}
@@ -80,12 +118,11 @@ func (m *MemoryBackend) Apply(_ context.Context, bucket string, op *wasmhost.KVO
 		// The record keeps its own copy: the caller may not keep r.
 		rec := r
 		rec.Value = bytes.Clone(r.Value)
-		b.journal[j.Key] = memRecord{print: j.Print, res: rec, expires: j.Expires}
+		b.journal[jk] = memRecord{print: j.Print, res: rec, expires: j.Expires}
+		b.records.push(jk, j.Expires)
 	}
 	if op.Kind != wasmhost.KVGet || j != nil {
-		if b.writes++; b.writes%SweepEvery == 0 {
-			b.sweep(now)
-		}
+		b.expire(now)
 	}
 	return r
 }
@@ -116,7 +153,7 @@ func (b *memBucket) apply(now time.Time, op *wasmhost.KVOp) wasmhost.KVResult {
 		}
 		return wasmhost.KVResult{Value: bytes.Clone(it.val), Found: true}
 	case wasmhost.KVSet:
-		b.data[key] = memItem{val: bytes.Clone(op.Value), expires: expiry(now, op.TTL)}
+		b.store(key, bytes.Clone(op.Value), expiry(now, op.TTL))
 		return wasmhost.KVResult{}
 	case wasmhost.KVDel:
 		if _, ok := b.get(now, key); !ok {
@@ -146,22 +183,32 @@ func (b *memBucket) apply(now time.Time, op *wasmhost.KVOp) wasmhost.KVResult {
 		if !match {
 			return wasmhost.KVResult{Status: abi.KVMismatch, Value: bytes.Clone(it.val), Found: ok}
 		}
-		b.data[key] = memItem{val: bytes.Clone(op.Value), expires: expiry(now, op.TTL)}
+		b.store(key, bytes.Clone(op.Value), expiry(now, op.TTL))
 		return wasmhost.KVResult{}
 	}
 	return wasmhost.KVResult{Status: abi.KVInvalid}
 }
 
-func (b *memBucket) sweep(now time.Time) {
-	for k, it := range b.data {
-		if !it.expires.IsZero() && !now.Before(it.expires) {
+// expire drops the values and journal records that expired by now from
+// the fronts of their queues.
+func (b *memBucket) expire(now time.Time) {
+	b.ttls.popExpired(now, func(k string, t time.Time) {
+		if it, ok := b.data[k]; ok && it.expires.Equal(t) {
 			delete(b.data, k)
 		}
-	}
-	for k, rec := range b.journal {
-		if !now.Before(rec.expires) {
+	})
+	b.records.popExpired(now, func(k jkey, t time.Time) {
+		if rec, ok := b.journal[k]; ok && rec.expires.Equal(t) {
 			delete(b.journal, k)
 		}
+	})
+}
+
+// store sets key's value with its expiry, queueing it if it has one.
+func (b *memBucket) store(key string, val []byte, expires time.Time) {
+	b.data[key] = memItem{val: val, expires: expires}
+	if !expires.IsZero() {
+		b.ttls.push(key, expires)
 	}
 }
 

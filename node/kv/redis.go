@@ -193,7 +193,7 @@ func (r *RedisBackend) Apply(ctx context.Context, bucket string, op *wasmhost.KV
 	keys := []string{k}
 	jttl, print := int64(0), ""
 	if j != nil {
-		keys = append(keys, journalKey(bucket, j.Key))
+		keys = append(keys, journalKey(bucket, j.Key()))
 		jttl = max(time.Until(j.Expires).Milliseconds(), 1)
 		print = strconv.FormatUint(j.Print, 16)
 	}

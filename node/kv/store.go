@@ -39,14 +39,19 @@ type Backend interface {
 
 // Journal names one operation's journal record.
 type Journal struct {
-	// Key is the step identity and the operation's number in the step.
-	Key string
+	// Step and Seq are the step's identity and the operation's number in
+	// the step: together the record's key.
+	Step wasmhost.StepID
+	Seq  int
 	// Print is a fingerprint of the operation: a re-run making a different
 	// operation at the same position is caught.
 	Print uint64
 	// Expires is when the record may be dropped.
 	Expires time.Time
 }
+
+// Key is the record's key as text: STEP#SEQ.
+func (j *Journal) Key() string { return fmt.Sprintf("%s#%d", j.Step, j.Seq) }
 
 // fingerprint hashes everything that makes op the operation it is.
 func fingerprint(op *wasmhost.KVOp) uint64 {
@@ -70,7 +75,7 @@ func fingerprint(op *wasmhost.KVOp) uint64 {
 // replayError is the Err of a result whose journal record was made by a
 // different operation.
 func replayError(op *wasmhost.KVOp, j *Journal) error {
-	return fmt.Errorf("kv_%s on key %q is not the operation the first run made at %s: %w", op.Kind, truncate(op.Key, 64), j.Key, wasmhost.ErrKVReplay)
+	return fmt.Errorf("kv_%s on key %q is not the operation the first run made at %s: %w", op.Kind, truncate(op.Key, 64), j.Key(), wasmhost.ErrKVReplay)
 }
 
 func truncate(b []byte, n int) []byte {
@@ -261,7 +266,7 @@ func (s *Store) Do(ctx context.Context, op *wasmhost.KVOp) wasmhost.KVResult {
 	b := s.backends[sp.backend]
 	var j *Journal
 	if sp.journal {
-		j = &Journal{Key: fmt.Sprintf("%s#%d", op.Step, op.Seq), Print: fingerprint(op), Expires: s.journalExpiry(op.Step.Deadline)}
+		j = &Journal{Step: op.Step, Seq: op.Seq, Print: fingerprint(op), Expires: s.journalExpiry(op.Step.Deadline)}
 	}
 	r := b.Apply(ctx, bucket, op, j)
 	if r.Status == abi.KVUnavailable {
