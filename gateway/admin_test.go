@@ -115,6 +115,8 @@ func TestAdminRoutes(t *testing.T) {
 	} {
 		if code, _, body := adminDo(t, c, "POST", admin+"/v1/routes", adminToken, []byte(tc.body)); code != tc.code || !strings.Contains(body, tc.want) {
 			t.Errorf("add %s: %d %s, want %d mentioning %q", tc.body, code, body, tc.code, tc.want)
+		} else if strings.Contains(body, ".go:") || strings.Contains(body, "registered at") {
+			t.Errorf("add %s: the error names Go source: %s", tc.body, body)
 		}
 	}
 	if n := len(g.Routes()); n != 2 {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -117,16 +118,21 @@ func newCore(name string, set settings, routes []Route, net dispatch.Sender, dir
 }
 
 // handle registers a pattern, turning ServeMux's panic on a bad or
-// conflicting pattern into an error.
+// conflicting pattern into an error. The panic names the Go source lines
+// that registered each pattern, which mean nothing to an operator: they
+// are cut out.
 func handle(mux *http.ServeMux, pattern string, h http.Handler) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = fmt.Errorf("%v", v)
+			err = errors.New(muxSource.ReplaceAllString(fmt.Sprint(v), ""))
 		}
 	}()
 	mux.Handle(pattern, h)
 	return nil
 }
+
+// muxSource is the " (registered at FILE:LINE)" of ServeMux's messages.
+var muxSource = regexp.MustCompile(` \(registered at [^)]*\)`)
 
 const healthPath = "/healthz"
 

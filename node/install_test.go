@@ -244,8 +244,20 @@ func TestAdminInstall(t *testing.T) {
 			t.Fatalf("remove on n2: %d %s", code, body)
 		}
 		code, body = a.do(t, http.MethodDelete, "/v1/components/absent", nil)
-		if code != http.StatusNotFound || !strings.Contains(string(body), "does not hold") {
+		if code != http.StatusNotFound || !strings.Contains(string(body), `"absent": true`) {
 			t.Errorf("remove of a component nobody holds: %d %s", code, body)
+		}
+		// --all where a node lacks it: gone everywhere is the goal, met.
+		a.install(t, "once", "echo.wasm", "?nodes=n1")
+		code, body = a.do(t, http.MethodDelete, "/v1/components/once?all=1", nil)
+		var res adminapi.InstallResponse
+		if err := json.Unmarshal(body, &res); code != http.StatusOK || err != nil || len(res.Results) != 2 || holds(n1, "once") {
+			t.Fatalf("remove --all held by one node: %d %s", code, body)
+		}
+		for _, r := range res.Results {
+			if !r.OK || r.Absent != (r.Node == "n2") || r.Removed != (r.Node == "n1") {
+				t.Errorf("remove --all: %+v", r)
+			}
 		}
 		waitHolders(t, n1, map[string]int{"fresh": 0})
 	})

@@ -84,7 +84,7 @@ func runInstall(args []string, stdout, stderr io.Writer) int {
 	}
 	printResults(stdout, "installed", res)
 	if err != nil {
-		fmt.Fprintf(stderr, "tsubame install: %v\n", err)
+		fmt.Fprintf(stderr, "tsubame install: %s\n", failedOn(res))
 		return 1
 	}
 	return 0
@@ -135,7 +135,11 @@ func runRemove(args []string, stdout, stderr io.Writer) int {
 	}
 	printResults(stdout, "removed", res)
 	if err != nil {
-		fmt.Fprintf(stderr, "tsubame remove: %v\n", err)
+		if fail.status == http.StatusNotFound {
+			fmt.Fprintf(stderr, "tsubame remove: none of the nodes holds %s\n", pos[0])
+		} else {
+			fmt.Fprintf(stderr, "tsubame remove: %s\n", failedOn(res))
+		}
 		return 1
 	}
 	return 0
@@ -157,6 +161,9 @@ func printResults(w io.Writer, verb string, res adminapi.InstallResponse) {
 	ok := 0
 	for _, r := range res.Results {
 		result := verb
+		if r.Absent {
+			result = "not held (nothing to do)"
+		}
 		if !r.OK {
 			result = "FAILED: " + r.Error
 		} else {
@@ -178,6 +185,18 @@ func printResults(w io.Writer, verb string, res adminapi.InstallResponse) {
 		size = fmt.Sprintf(" (%s, %s)", res.Hash[:12], byteSize(int64(res.Size)))
 	}
 	fmt.Fprintf(w, "%s %s%s on %d of %d nodes\n", verb, res.Name, size, ok, len(res.Results))
+}
+
+// failedOn says on how many nodes an install or removal failed; the table
+// above it has each node's error.
+func failedOn(res adminapi.InstallResponse) string {
+	n := 0
+	for _, r := range res.Results {
+		if !r.OK {
+			n++
+		}
+	}
+	return fmt.Sprintf("failed on %d of %d nodes (see above)", n, len(res.Results))
 }
 
 // byteSize formats n bytes for people.

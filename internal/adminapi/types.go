@@ -136,4 +136,7 @@ type InstallResult struct {
 	FetchedFrom string `json:"fetched_from,omitempty"`
 	Millis      int64  `json:"ms"`
 	Removed     bool   `json:"removed,omitempty"`
+	// Absent: a removal found the component not held there, which is the
+	// goal of a removal: OK, nothing done.
+	Absent bool `json:"absent,omitempty"`
 }

@@ -262,7 +262,20 @@ func (a *Server) handleRemove(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	results := a.mods.Remove(r.Context(), targets, name)
-	writeJSON(w, resultStatus(results), adminapi.InstallResponse{Name: name, Results: results})
+	// A node that does not hold the component already is what a removal
+	// wants; only when none held it is the name likely wrong (404).
+	absent := 0
+	for i := range results {
+		if !results[i].OK && strings.Contains(results[i].Error, "does not hold") {
+			absent++
+			results[i].OK, results[i].Absent, results[i].Error = true, true, ""
+		}
+	}
+	status := resultStatus(results)
+	if absent == len(results) {
+		status = http.StatusNotFound
+	}
+	writeJSON(w, status, adminapi.InstallResponse{Name: name, Results: results})
 }
 
 // resultStatus is 200 when every node succeeded, 404 when none held the
