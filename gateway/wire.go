@@ -43,40 +43,9 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	clusterTLS := o.ClusterTLS
-	if clusterTLS == nil {
-		if c.TLS.CA == "" {
-			return nil, errors.New("gateway: no cluster TLS: set [tls] ca, cert and key (see `tsubame ca`)")
-		}
-		if clusterTLS, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
-			return nil, fmt.Errorf("gateway: %w", err)
-		}
-	}
-	httpCert := o.HTTPCert
-	if httpCert == nil && c.HTTP.Cert != "" {
-		pair, err := tls.LoadX509KeyPair(c.HTTP.Cert, c.HTTP.Key)
-		if err != nil {
-			return nil, fmt.Errorf("gateway: http certificate: %w", err)
-		}
-		httpCert = &tls.Config{Certificates: []tls.Certificate{pair}}
-	}
-	certName, err := pki.LocalName(clusterTLS)
+	clusterTLS, httpCert, name, err := identity(c, o, log)
 	if err != nil {
-		return nil, fmt.Errorf("gateway: %w", err)
-	}
-	switch role, _ := pki.LocalRole(clusterTLS); role {
-	case pki.RoleOperator:
-		return nil, fmt.Errorf("gateway: certificate %q has role operator, which may not submit LPs; issue one with `tsubame ca issue --role gateway`", certName)
-	case pki.RoleNode, pki.RoleLegacy:
-		log.Warn("the gateway's cluster certificate has role "+role.String()+": it may also install and remove components on nodes; issue it with `tsubame ca issue --role gateway` (docs/security.md)",
-			"cert", certName)
-	}
-	name := c.Name
-	if name == "" {
-		name = certName
-	}
-	if name != certName {
-		return nil, fmt.Errorf("gateway: name %q differs from its certificate's %q: nodes know a member by its certificate", name, certName)
+		return nil, err
 	}
 	policy, err := sched.New(c.Dispatch.Policy)
 	if err != nil {
@@ -144,6 +113,47 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	log.Info("gateway started", "http", g.srv.addr(), "http3", g.srv.udp != nil, "https", g.srv.tls, "admin", g.AdminAddr(),
 		"quic", quicAddr, "gossip", cl.Addr(), "routes", len(c.Routes))
 	return g, nil
+}
+
+// identity loads the gateway's cluster TLS ([tls] unless o gives it) and its
+// client-facing certificate, and returns its member name: its certificate's.
+func identity(c Config, o Options, log *slog.Logger) (clusterTLS, httpCert *tls.Config, name string, err error) {
+	clusterTLS = o.ClusterTLS
+	if clusterTLS == nil {
+		if c.TLS.CA == "" {
+			return nil, nil, "", errors.New("gateway: no cluster TLS: set [tls] ca, cert and key (see `tsubame ca`)")
+		}
+		if clusterTLS, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
+			return nil, nil, "", fmt.Errorf("gateway: %w", err)
+		}
+	}
+	httpCert = o.HTTPCert
+	if httpCert == nil && c.HTTP.Cert != "" {
+		pair, err := tls.LoadX509KeyPair(c.HTTP.Cert, c.HTTP.Key)
+		if err != nil {
+			return nil, nil, "", fmt.Errorf("gateway: http certificate: %w", err)
+		}
+		httpCert = &tls.Config{Certificates: []tls.Certificate{pair}}
+	}
+	certName, err := pki.LocalName(clusterTLS)
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("gateway: %w", err)
+	}
+	switch role, _ := pki.LocalRole(clusterTLS); role {
+	case pki.RoleOperator:
+		return nil, nil, "", fmt.Errorf("gateway: certificate %q has role operator, which may not submit LPs; issue one with `tsubame ca issue --role gateway`", certName)
+	case pki.RoleNode, pki.RoleLegacy:
+		log.Warn("the gateway's cluster certificate has role "+role.String()+": it may also install and remove components on nodes; issue it with `tsubame ca issue --role gateway` (docs/security.md)",
+			"cert", certName)
+	}
+	name = c.Name
+	if name == "" {
+		name = certName
+	}
+	if name != certName {
+		return nil, nil, "", fmt.Errorf("gateway: name %q differs from its certificate's %q: nodes know a member by its certificate", name, certName)
+	}
+	return clusterTLS, httpCert, name, nil
 }
 
 // transportConfig is the QUIC transport a gateway listens with: finished LPs

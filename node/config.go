@@ -214,6 +214,15 @@ func (c Config) Validate() error {
 			bad("components."+n, "empty module path")
 		}
 	}
+	c.validateScheduling(bad)
+	c.validateLimits(bad)
+	c.validateInstall(bad)
+	ps.Add("kv", c.KV.Validate("kv"))
+	return ps.Err()
+}
+
+// validateScheduling checks [scheduler] and [membership].
+func (c Config) validateScheduling(bad func(key, format string, args ...any)) {
 	s := c.Scheduler
 	if _, err := sched.New(s.Policy); err != nil {
 		bad("scheduler.policy", "%v", err)
@@ -248,6 +257,10 @@ func (c Config) Validate() error {
 	if m.SuspicionMult < 1 {
 		bad("membership.suspicion_mult", "%d is below 1", m.SuspicionMult)
 	}
+}
+
+// validateLimits checks [limits] against the ABI's guarantees.
+func (c Config) validateLimits(bad func(key, format string, args ...any)) {
 	l := c.Limits
 	floor := func(key string, got, min int) {
 		if got < min {
@@ -273,9 +286,6 @@ func (c Config) Validate() error {
 	if l.MaxTrace < 0 {
 		bad("limits.max_trace", "%d is negative", l.MaxTrace)
 	}
-	c.validateInstall(bad)
-	ps.Add("kv", c.KV.Validate("kv"))
-	return ps.Err()
 }
 
 // ConfigError is a problem with a config file: where it is and what. Node

@@ -111,31 +111,9 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	tlsConf := o.TLS
-	if tlsConf == nil {
-		if c.TLS.CA == "" {
-			return nil, errors.New("node: no TLS configuration: set [tls] ca, cert and key (see `tsubame ca`)")
-		}
-		if tlsConf, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
-			return nil, fmt.Errorf("node: %w", err)
-		}
-	}
-	certName, err := pki.LocalName(tlsConf)
+	tlsConf, c, err := identity(c, o.TLS, log)
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	if err := checkRole(tlsConf, pki.RoleNode, log); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
-	}
-	if c.Name == "" {
-		c.Name = certName // a node's name is its certificate's
-	}
-	c = c.withDefaults()
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("node: invalid config: %w", err)
-	}
-	if c.Name != certName {
-		return nil, fmt.Errorf("node: name %q differs from its certificate's %q: peers know a node by its certificate", c.Name, certName)
+		return nil, err
 	}
 	log = log.With("node", c.Name)
 	n := &Node{cfg: c, log: log, stop: make(chan struct{})}
@@ -144,14 +122,80 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 			n.Close()
 		}
 	}()
+	configured, err := n.startRuntime(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	var token *adminapi.Token
+	if c.AdminTokenFile != "" {
+		if token, err = adminapi.Read(c.AdminTokenFile); err != nil {
+			return nil, fmt.Errorf("node: admin_token_file: %w", err)
+		}
+	}
+	if err := n.join(ctx, tlsConf); err != nil {
+		return nil, err
+	}
+	if err := n.startParts(ctx, configured, o); err != nil {
+		return nil, err
+	}
+	if c.Admin != "off" {
+		n.adm, err = admin.Start(admin.Config{
+			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log, KV: n.kv,
+		}, adminNode{n}, n.hot)
+		if err != nil {
+			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
+		}
+	}
+	log.Info("node started", "quic", n.quic, "gossip", n.cl.Addr(), "admin", n.AdminAddr(),
+		"workers", c.Workers, "policy", c.Scheduler.Policy, "components", len(*n.comps.Load()))
+	return n, nil
+}
 
+// identity loads the node's TLS configuration (tlsConf, or [tls]) and
+// returns it with c completed and checked: a node's name is its
+// certificate's.
+func identity(c Config, tlsConf *tls.Config, log *slog.Logger) (*tls.Config, Config, error) {
+	if tlsConf == nil {
+		if c.TLS.CA == "" {
+			return nil, c, errors.New("node: no TLS configuration: set [tls] ca, cert and key (see `tsubame ca`)")
+		}
+		var err error
+		if tlsConf, err = pki.LoadTLSConfig(c.TLS.CA, c.TLS.Cert, c.TLS.Key); err != nil {
+			return nil, c, fmt.Errorf("node: %w", err)
+		}
+	}
+	certName, err := pki.LocalName(tlsConf)
+	if err != nil {
+		return nil, c, fmt.Errorf("node: %w", err)
+	}
+	if err := checkRole(tlsConf, pki.RoleNode, log); err != nil {
+		return nil, c, fmt.Errorf("node: %w", err)
+	}
+	if c.Name == "" {
+		c.Name = certName
+	}
+	c = c.withDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, c, fmt.Errorf("node: invalid config: %w", err)
+	}
+	if c.Name != certName {
+		return nil, c, fmt.Errorf("node: name %q differs from its certificate's %q: peers know a node by its certificate", c.Name, certName)
+	}
+	return tlsConf, c, nil
+}
+
+// startRuntime opens the KV store and the blob store, starts the wasm
+// runtime and the engine, and loads the configured components, whose bytes
+// it returns by name.
+func (n *Node) startRuntime(ctx context.Context, o Options) (map[string][]byte, error) {
+	c, log := n.cfg, n.log
+	var err error
 	if n.kv = o.KV; n.kv == nil {
 		if n.kv, err = kv.New(c.KV, kv.Options{Logger: log}); err != nil {
 			return nil, fmt.Errorf("node: %w", err)
 		}
 		n.ownKV = true
 	}
-
 	n.blobs = blob.New(c.Name, c.Blobs.Fit(c.Limits.MaxLPBytes+transport.FrameSlack), nodeNet{n}, n.addrOf, log)
 	wc := wasmhost.NewConfig().
 		WithBlobs(n.blobs).
@@ -169,43 +213,48 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		return nil, fmt.Errorf("node: start wasm runtime: %w", err)
 	}
 	n.eng = engine.New(n.rt, engine.Options{Node: c.Name, Limits: c.LpLimits(), Logger: log})
-	configured, err := n.loadComponents(ctx, o.Modules)
-	if err != nil {
-		return nil, err
-	}
-	var token *adminapi.Token
-	if c.AdminTokenFile != "" {
-		if token, err = adminapi.Read(c.AdminTokenFile); err != nil {
-			return nil, fmt.Errorf("node: admin_token_file: %w", err)
-		}
-	}
+	return n.loadComponents(ctx, o.Modules)
+}
 
+// join listens for LPs over QUIC and joins the cluster. Their callbacks
+// reach the node before startParts has built what they call; until then
+// they refuse.
+func (n *Node) join(ctx context.Context, tlsConf *tls.Config) (err error) {
+	c := n.cfg
 	n.tr, err = transport.Listen(ctx, transport.Config{
 		Listen:   c.Listen,
 		TLS:      tlsConf,
 		Handler:  transport.HandlerFunc(n.acceptLP),
 		Requests: transport.RequestHandlerFunc(n.handleRequest),
-		Logger:   log,
+		Logger:   n.log,
 		MaxFrame: c.Limits.MaxLPBytes + transport.FrameSlack,
 		Limits:   c.LpLimits(),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: listen for LPs on %s: %w", c.Listen, err)
+		return fmt.Errorf("node: listen for LPs on %s: %w", c.Listen, err)
 	}
 	if n.quic, err = advertised(n.tr.Addr()); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
-	key, _ := tomlconf.SecretKey(c.Membership.Key) // validated above
+	key, _ := tomlconf.SecretKey(c.Membership.Key) // validated by identity
 	n.cl, err = cluster.Join(ctx, cluster.Config{
 		Name: c.Name, Bind: c.Gossip, Seeds: c.Seeds,
 		ReportInterval: c.Membership.ReportInterval, StaleAfter: c.Scheduler.StaleAfter,
 		ProbeInterval: c.Membership.ProbeInterval, ProbeTimeout: c.Membership.ProbeTimeout,
 		GossipInterval: c.Membership.GossipInterval, SuspicionMult: c.Membership.SuspicionMult,
-		SecretKey: key, Logger: log,
+		SecretKey: key, Logger: n.log,
 	}, n.localMeta)
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
+	return nil
+}
+
+// startParts builds hot install, the runner and auto-grow, each whole, hands
+// them to the transport's and the cluster's callbacks, and starts the
+// node's loops.
+func (n *Node) startParts(ctx context.Context, configured map[string][]byte, o Options) (err error) {
+	c := n.cfg
 	q := newRunQueue(c.Queue)
 	storeDir := ""
 	if c.DataDir != "" {
@@ -215,11 +264,11 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 		Name: c.Name, Workers: c.Workers, Dir: storeDir,
 		MaxBytes: c.Modules.MaxBytes, KeepOld: c.Modules.KeepOld, Configured: configured,
 	}, install.Deps{
-		Runtime: n.rt, Engine: n.eng, Cluster: n.cl, Net: n.tr, Queue: q, Logger: log,
+		Runtime: n.rt, Engine: n.eng, Cluster: n.cl, Net: n.tr, Queue: q, Logger: n.log,
 		Changed: func() { n.refreshComponents(); n.cl.Announce() },
 	})
 	if err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+		return fmt.Errorf("node: %w", err)
 	}
 	n.refreshComponents()
 	var step stepper = n.hot.Stepper()
@@ -229,30 +278,20 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if o.wrap != nil {
 		step = o.wrap(step)
 	}
-	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, q, c.LpLimits(), step, blobSender{n}, n.cl, log); err != nil {
-		return nil, fmt.Errorf("node: %w", err)
+	if n.run, err = newRunner(c.Name, c.Scheduler, c.Workers, q, c.LpLimits(), step, blobSender{n}, n.cl, n.log); err != nil {
+		return fmt.Errorf("node: %w", err)
 	}
 	if deliver := o.Deliver; deliver != nil {
 		n.run.deliver = func(p *lp.Process) { n.resolveRoot(p); deliver(p) }
 	}
-	n.grow = autogrow.New(c.Autogrow, growHost{name: c.Name, hot: n.hot, run: n.run, cl: n.cl, eng: n.eng}, log)
+	n.grow = autogrow.New(c.Autogrow, growHost{name: c.Name, hot: n.hot, run: n.run, cl: n.cl, eng: n.eng}, n.log)
 	n.serving.Store(&parts{run: n.run, hot: n.hot})
 	n.run.start()
 	n.cl.Announce() // advertise the components now, not at the next report
 	n.loops.Add(2)
 	go n.tick()
 	go n.housekeep()
-	if c.Admin != "off" {
-		n.adm, err = admin.Start(admin.Config{
-			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log, KV: n.kv,
-		}, adminNode{n}, n.hot)
-		if err != nil {
-			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
-		}
-	}
-	log.Info("node started", "quic", n.quic, "gossip", n.cl.Addr(), "admin", n.AdminAddr(),
-		"workers", c.Workers, "policy", c.Scheduler.Policy, "components", len(*n.comps.Load()))
-	return n, nil
+	return nil
 }
 
 // Blobs returns the node's blob store (its counters, for tests and
