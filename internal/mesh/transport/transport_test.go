@@ -21,6 +21,7 @@ import (
 	"github.com/quic-go/quic-go"
 
 	"github.com/tsubame-rt/tsubame/internal/mesh/pki"
+	"github.com/tsubame-rt/tsubame/internal/testutil"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -164,19 +165,11 @@ func TestSendAck(t *testing.T) {
 
 	// When the peer goes away, its connection and address-book entry go too.
 	b.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testutil.WaitFor(t, "the closed peer's connection and address-book entry to go", func() bool {
 		a.mu.Lock()
-		n, m := len(a.conns), len(a.peers)
-		a.mu.Unlock()
-		if n == 0 && m == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after the peer closed: %d connections, %d peer entries remain", n, m)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		defer a.mu.Unlock()
+		return len(a.conns) == 0 && len(a.peers) == 0
+	})
 }
 
 func TestLargeLP(t *testing.T) {
@@ -575,18 +568,8 @@ func TestPeerDeathAndRedial(t *testing.T) {
 		t.Skipf("could not rebind %s: %v", addr, err)
 	}
 	defer b2.Close()
-	deadline := time.Now().Add(15 * time.Second)
 	p := testLP(100)
-	for {
-		err := a.Send(ctxT(t), addr, p)
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no redial to the restarted peer: %v", err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	testutil.WaitFor(t, "a redial to the restarted peer", func() bool { return a.Send(ctxT(t), addr, p) == nil })
 	if h.count(p.ID) != 1 {
 		t.Fatalf("restarted peer got the LP %d times", h.count(p.ID))
 	}
