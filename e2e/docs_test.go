@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -247,22 +248,35 @@ func stopGroup(pgid int) {
 }
 
 // freePort returns a loopback port free for both TCP and UDP at the time of
-// the call (gossip and the gateway's HTTP/3 use both on one number).
+// the call (gossip and the gateway's HTTP/3 use both on one number). A
+// session binds its ports only once its members start, seconds later on a
+// loaded machine, so the port is drawn below the kernel's ephemeral range
+// (ip_local_port_range): no other test's ":0" listener or outgoing
+// connection can take it meanwhile.
 func freePort() (int, error) {
-	for i := 0; i < 50; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return 0, err
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
 		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	}
+	for i := 0; i < 200; i++ {
+		port := 10000 + rand.IntN(low-10000)
+		addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
 		l.Close()
 		if err == nil {
 			u.Close()
 			return port, nil
 		}
 	}
-	return 0, errors.New("no loopback port free for both TCP and UDP")
+	return 0, errors.New("no loopback port below the ephemeral range free for both TCP and UDP")
 }
 
 // copyTree copies the repository's files into dst, leaving out .git, bin and
