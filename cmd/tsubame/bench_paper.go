@@ -32,9 +32,9 @@ type paperFlags struct {
 	verbose bool
 }
 
-func (p *paperFlags) register(fs *flag.FlagSet, attempt time.Duration) {
+func (p *paperFlags) register(fs *flag.FlagSet, attempt, hold time.Duration) {
 	fs.IntVar(&p.o.Workers, "workers", 4, "workers per node (1 to 64): with --hold, a node's capacity is workers / hold")
-	fs.DurationVar(&p.o.Hold, "hold", 20*time.Millisecond, "MODELLED capacity: how long a render holds its worker (0 to 500ms; 0: real CPU)")
+	fs.DurationVar(&p.o.Hold, "hold", hold, "MODELLED capacity: how long a render holds its worker (0 to 500ms; 0: real CPU)")
 	fs.IntVar(&p.o.Concurrency, "concurrency", 64, "concurrent clients (1 to 1024)")
 	fs.IntVar(&p.o.Distinct, "distinct", 0, "draw formulas at random from this many (0: every request a new formula, all cache misses)")
 	fs.Uint64Var(&p.o.Seed, "seed", 1, "seed of the formulas")
@@ -70,7 +70,7 @@ func (p *paperFlags) parse(fs *flag.FlagSet, args []string, stderr io.Writer) bo
 func benchPaperScaleout(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame bench paper-scaleout", flag.ContinueOnError)
 	var p paperFlags
-	p.register(fs, 2*time.Second)
+	p.register(fs, 2*time.Second, 20*time.Millisecond)
 	nodesFlag := fs.String("nodes", "1,2,3,4", "comma-separated cluster `sizes`, each a fresh cluster (1 to 16)")
 	requests := fs.Int("requests", 2000, "requests per cluster size (1 to 100000)")
 	if !p.parse(fs, args, stderr) {
@@ -222,7 +222,7 @@ func seriesExit(s *loadgen.Series, stderr io.Writer) int {
 func benchPaperJoin(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame bench paper-join", flag.ContinueOnError)
 	var p paperFlags
-	p.register(fs, 2*time.Second)
+	p.register(fs, 2*time.Second, 20*time.Millisecond)
 	var a timelineFlags
 	a.register(fs, 2, "boot", "where the joining node runs: \"inprocess\" (this one, modelled like the others) "+
 		"or \"process\" (its own `tsubame node`, on real CPU: needs --hold 0)", "inprocess", "process")
@@ -253,7 +253,7 @@ func benchPaperJoin(ctx context.Context, args []string, stdout, stderr io.Writer
 func benchPaperStop(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame bench paper-stop", flag.ContinueOnError)
 	var p paperFlags
-	p.register(fs, time.Second)
+	p.register(fs, time.Second, 20*time.Millisecond)
 	var a timelineFlags
 	a.register(fs, 4, "crash", "how the node stops: \"close\" (a node of this process, Node.Close, modelled like the others) "+
 		"or \"kill\" (its own `tsubame node`, SIGKILL, on real CPU: needs --hold 0)", "close", "kill")

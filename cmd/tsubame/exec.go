@@ -8,12 +8,17 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tsubame-rt/tsubame/abi"
+	"github.com/tsubame-rt/tsubame/internal/plainhttp"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/engine"
 	"github.com/tsubame-rt/tsubame/node/kv"
@@ -95,10 +100,12 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	grants := grantFlags{}
 	fs.Var(grants, "grant", "grant KV bucket `BUCKET=COMPONENT[,COMPONENT...]`, as [kv.buckets] does; repeatable (every component has its private bucket anyway)")
 	redisURL := fs.String("kv-redis", "", "keep every bucket in the Redis at `URL` (redis:// or rediss://) instead of in memory, which is gone when exec exits")
+	httpAddr := fs.String("http", "", "serve TARGET KIND over plain HTTP on `address` instead (each request's body is an input) until SIGINT or SIGTERM")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tsubame exec [-m NAME=FILE.wasm]... [-grant BUCKET=COMP,...]... [-kv-redis URL] [-v] [-timeout D] TARGET KIND [INPUT]\n\n"+
 			"Runs one request (an LP asking component TARGET for KIND with INPUT) to completion\n"+
-			"in this process and writes the reply to stdout. INPUT \"-\" or absent reads stdin.")
+			"in this process and writes the reply to stdout. INPUT \"-\" or absent reads stdin.\n"+
+			"With --http ADDR it serves every request that way instead: no cluster, no migration.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -113,10 +120,13 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tsubame exec: %q and %q must be names: 1 to %d letters, digits, _ - ., starting with a letter\n", target, kind, abi.MaxName)
 		return 2
 	}
-	input, err := execInput(fs.Args()[2:])
-	if err != nil {
-		fmt.Fprintln(stderr, "tsubame exec:", err)
-		return 1
+	var input []byte
+	if *httpAddr == "" {
+		var err error
+		if input, err = execInput(fs.Args()[2:]); err != nil {
+			fmt.Fprintln(stderr, "tsubame exec:", err)
+			return 1
+		}
 	}
 
 	level := slog.LevelError
@@ -153,6 +163,9 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 		eng.Install(m.name, mod)
 	}
 
+	if *httpAddr != "" {
+		return execServe(*httpAddr, plainhttp.Handler(eng, target, kind, *timeout), target+"/"+kind, stdout, stderr)
+	}
 	p := lp.New("exec", target, kind, input)
 	p.Deadline = time.Now().Add(*timeout).UnixNano()
 	runErr := eng.Run(ctx, p)
@@ -169,6 +182,26 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	if _, err := stdout.Write(root.Output); err != nil {
+		fmt.Fprintln(stderr, "tsubame exec:", err)
+		return 1
+	}
+	return 0
+}
+
+// execServe serves h on addr until SIGINT or SIGTERM; the first line on
+// stdout says where (a script or the evaluation harness reads it).
+func execServe(addr string, h http.Handler, what string, stdout, stderr io.Writer) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "tsubame exec:", err)
+		return 1
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	fmt.Fprintf(stdout, "tsubame exec: serving %s on http://%s\n", what, ln.Addr())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() { <-ctx.Done(); srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		fmt.Fprintln(stderr, "tsubame exec:", err)
 		return 1
 	}

@@ -44,6 +44,12 @@ type Config struct {
 	// AttemptTimeout is the gateway's dispatch.attempt_timeout, how long it
 	// waits before resending a request (0: the gateway's default).
 	AttemptTimeout time.Duration
+	// GatewayOnly starts the CA and a standalone gateway and no node: the
+	// caller starts nodes elsewhere (in processes of their own) that join
+	// through the gateway's gossip address. Nodes and Embed are ignored.
+	GatewayOnly bool
+	// Policy is the gateway's dispatch policy ("": the gateway's default).
+	Policy string
 	// Hold is every node's node.Options.Hold: a modelled capacity (nil:
 	// none).
 	Hold func(component string, took time.Duration) time.Duration
@@ -131,10 +137,13 @@ var demoApp = App{
 // Start starts the cluster and returns once the gateway sees every node.
 // On error everything already started is stopped.
 func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
-	if c.Nodes == 0 {
+	switch {
+	case c.GatewayOnly:
+		c.Nodes, c.Embed = 0, false
+	case c.Nodes == 0:
 		c.Nodes = 3
 	}
-	if c.Nodes < 1 || c.Nodes > 64 {
+	if (c.Nodes < 1 && !c.GatewayOnly) || c.Nodes > 64 {
 		return nil, fmt.Errorf("democluster: %d nodes, want 1 to 64", c.Nodes)
 	}
 	if c.HTTP == "" {
@@ -177,6 +186,9 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if c.AttemptTimeout > 0 {
 		gc.Dispatch.AttemptTimeout = c.AttemptTimeout
 	}
+	if c.Policy != "" {
+		gc.Dispatch.Policy = c.Policy
+	}
 	gwName := "gateway"
 	if c.Embed {
 		gwName = nodeName(0)
@@ -191,8 +203,35 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}
 	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log}
 
-	// The first node is everyone's seed; the others start in parallel, since
-	// compiling the modules dominates start-up.
+	seeds, err := d.startNodes(ctx, gc, gopt)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Embed {
+		gc.Name = gwName
+		gc.Seeds = seeds
+		if gopt.ClusterTLS, err = d.ca.IssueTLSRole(gwName, pki.RoleGateway); err != nil {
+			return nil, fmt.Errorf("democluster: %w", err)
+		}
+		if d.Gateway, err = gateway.New(ctx, gc, gopt); err != nil {
+			return nil, fmt.Errorf("democluster: %w", err)
+		}
+	}
+	if err := d.waitReady(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// startNodes starts the configured nodes (node-1 embedding the gateway
+// when c.Embed) and returns their seeds. The first node is everyone's
+// seed; the others start in parallel, since compiling the modules
+// dominates start-up.
+func (d *Cluster) startNodes(ctx context.Context, gc gateway.Config, gopt gateway.Options) ([]string, error) {
+	c := d.cfg
+	if c.Nodes == 0 {
+		return nil, nil
+	}
 	nc, no, err := d.nodeConfig(0, c.App.Placement(0, c.Nodes), nil)
 	if err != nil {
 		return nil, err
@@ -216,24 +255,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 		}()
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
-
-	if !c.Embed {
-		gc.Name = gwName
-		gc.Seeds = seeds
-		if gopt.ClusterTLS, err = d.ca.IssueTLSRole(gwName, pki.RoleGateway); err != nil {
-			return nil, fmt.Errorf("democluster: %w", err)
-		}
-		if d.Gateway, err = gateway.New(ctx, gc, gopt); err != nil {
-			return nil, fmt.Errorf("democluster: %w", err)
-		}
-	}
-	if err := d.waitReady(ctx); err != nil {
-		return nil, err
-	}
-	return d, nil
+	return seeds, errors.Join(errs...)
 }
 
 func nodeName(i int) string { return fmt.Sprintf("node-%d", i+1) }

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/tsubame-rt/tsubame"
@@ -54,6 +55,9 @@ var SharedCache = kv.Config{Buckets: map[string]kv.BucketConfig{
 	"formulas": {Grant: []string{"formula-cache"}, Journal: new(bool)},
 }}
 
+// appComponents are the app's components, cache first.
+var appComponents = []string{"formula-cache", "formula-logic"}
+
 // Formula is request i's formula for seed: distinct for distinct i (i is
 // its first number), about 20 bytes, never dividing by zero.
 func Formula(seed uint64, i int) string {
@@ -83,6 +87,9 @@ type requests struct {
 	url      string
 	client   *http.Client
 	want     sync.Map // formula -> expected image, when formulas repeat
+	// Node-to-node migrations seen in the answers' traces, and the answers
+	// traced.
+	hops, traced atomic.Int64
 }
 
 func newRequests(o Options, base string) *requests {
@@ -118,8 +125,18 @@ func (q *requests) do(ctx context.Context, i int) loadgen.Result {
 	attempt, _ := strconv.Atoi(res.Header.Get("Tsubame-Attempt"))
 	r.Resent = attempt > 0
 	// cache, logic, cache: the middle step rendered. A hit is one step.
-	if trace := strings.Fields(res.Header.Get("Tsubame-Trace")); len(trace) == 3 {
+	// A baseline server sends no trace.
+	trace := strings.Fields(res.Header.Get("Tsubame-Trace"))
+	if len(trace) == 3 {
 		r.Tag = trace[1]
+	}
+	if len(trace) > 0 {
+		q.traced.Add(1)
+		for i := 1; i < len(trace); i++ {
+			if trace[i] != trace[i-1] {
+				q.hops.Add(1)
+			}
+		}
 	}
 	if err != nil {
 		r.Err = err.Error()

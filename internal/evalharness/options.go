@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"runtime"
+	"sync"
 	"time"
 
+	"github.com/tsubame-rt/tsubame/internal/cpulimit"
 	"github.com/tsubame-rt/tsubame/internal/democluster"
 )
 
@@ -26,6 +29,9 @@ type Options struct {
 	Seed     uint64
 	// Attempt is the gateway's resend timeout.
 	Attempt time.Duration
+	// Policy is the scheduler policy of the gateway and of node processes
+	// ("": p2c, the default).
+	Policy string
 	// Interval is the sample length of the timelines (default 250ms).
 	Interval time.Duration
 	// Log receives the cluster's warnings (nil: discarded).
@@ -34,6 +40,16 @@ type Options struct {
 	// processes (`tsubame node --config`); needed only by scenarios that
 	// start one.
 	Binary string
+	// Rate, if > 0, makes the timelines open-loop: requests arrive at this
+	// many per second whatever the answers take (a closed loop hides stalls:
+	// its clients wait with the system).
+	Rate float64
+	// Progress, if set, gets a live progress line (a terminal).
+	Progress io.Writer
+	label    string // the progress line's label
+	// Isolation limits the CPU of node processes (and baseline servers);
+	// see internal/cpulimit.
+	Isolation cpulimit.Isolation
 }
 
 // Check returns what is wrong with o, or nil.
@@ -49,6 +65,8 @@ func (o Options) Check() error {
 		return fmt.Errorf("distinct %d: want 0 to %d", o.Distinct, 1<<20)
 	case o.Attempt < 100*time.Millisecond || o.Attempt > time.Minute:
 		return fmt.Errorf("attempt timeout %s: want 100ms to 1m", o.Attempt)
+	case o.Rate < 0 || o.Rate > 1e5:
+		return fmt.Errorf("rate %g: want 0 to 100000 per second", o.Rate)
 	case o.Interval != 0 && (o.Interval < 50*time.Millisecond || o.Interval > 10*time.Second):
 		return fmt.Errorf("interval %s: want 50ms to 10s", o.Interval)
 	}
@@ -88,8 +106,10 @@ func (o Options) Capacity() float64 {
 // started in processes of their own.
 type cluster struct {
 	*democluster.Cluster
-	model *Model // nil without a hold
-	procs []*nodeProc
+	model *Model     // nil without a hold
+	mu    sync.Mutex // guards procs and the CA while members start together
+	procs []*proc
+	dir   string // the node processes' files
 }
 
 // startCluster starts an in-process cluster of n nodes serving the app.
@@ -98,14 +118,20 @@ func startCluster(ctx context.Context, o Options, n int) (*cluster, error) {
 	if o.Log != nil {
 		log = slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	c := &cluster{}
-	dc := democluster.Config{Nodes: n, HTTP: "127.0.0.1:0", Workers: o.Workers, App: &App, AttemptTimeout: o.Attempt, Logger: log}
+	dir, err := os.MkdirTemp("", "tsubame-eval-")
+	if err != nil {
+		return nil, err
+	}
+	c := &cluster{dir: dir}
+	dc := democluster.Config{Nodes: n, GatewayOnly: n == 0, HTTP: "127.0.0.1:0", Workers: o.Workers, App: &App,
+		AttemptTimeout: o.Attempt, Logger: log, Policy: o.Policy}
 	if o.Hold > 0 {
 		c.model = NewModel(o.Hold)
 		dc.Hold = c.model.Hold
 	}
 	d, err := democluster.Start(ctx, dc)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	c.Cluster = d
@@ -120,4 +146,5 @@ func (c *cluster) stop() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = c.Shutdown(ctx)
+	os.RemoveAll(c.dir)
 }

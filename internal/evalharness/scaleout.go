@@ -70,7 +70,7 @@ func scaleOnce(ctx context.Context, o Options, c *cluster, n int) (ScaleRow, err
 	if err := q.warm(ctx, o.Concurrency); err != nil {
 		return ScaleRow{}, err
 	}
-	s, err := loadgen.Run(ctx, loadgen.Config{Concurrency: o.Concurrency, Requests: n, Interval: o.interval()}, 0, q.do)
+	s, err := runRequests(ctx, o, q, 0, n)
 	if err != nil {
 		return ScaleRow{}, err
 	}
@@ -83,4 +83,20 @@ func scaleOnce(ctx context.Context, o Options, c *cluster, n int) (ScaleRow, err
 	lat := s.Latencies()
 	row.P50, row.P99 = loadgen.Percentile(lat, 50), loadgen.Percentile(lat, 99)
 	return row, nil
+}
+
+// runRequests sends requests first to first+n-1 through q, closed-loop.
+func runRequests(ctx context.Context, o Options, q *requests, first, n int) (*loadgen.Series, error) {
+	g, err := loadgen.Start(ctx, loadgen.Config{Concurrency: o.Concurrency, Requests: n, First: first, Interval: o.interval()}, q.do)
+	if err != nil {
+		return nil, err
+	}
+	if o.Progress != nil {
+		defer g.Progress(o.Progress, o.label)()
+	}
+	select {
+	case <-g.Done():
+	case <-ctx.Done():
+	}
+	return g.Stop(), ctx.Err()
 }

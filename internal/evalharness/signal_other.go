@@ -4,5 +4,9 @@ package evalharness
 
 import "os"
 
-// terminate: without SIGTERM a node process is killed.
-var terminate = os.Kill
+// Without SIGTERM and SIGHUP a server process is killed, and nginx cannot
+// be reloaded.
+var (
+	terminate    = os.Kill
+	reloadSignal = os.Interrupt
+)

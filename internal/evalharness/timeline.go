@@ -49,17 +49,24 @@ func (t Timeline) check(o Options, minNodes int) error {
 // t.Before and goes on for t.After once change has returned (a node's
 // start-up takes what it takes), and returns the series; change marks its
 // own events.
-func timeline(ctx context.Context, o Options, c *cluster, t Timeline, change func(s *loadgen.Series) error) (*loadgen.Series, error) {
-	q := newRequests(o, c.URL())
+func timeline(ctx context.Context, o Options, url string, t Timeline, change func(s *loadgen.Series) error) (*loadgen.Series, error) {
+	q := newRequests(o, url)
 	defer q.client.CloseIdleConnections()
 	if err := q.warm(ctx, o.Concurrency); err != nil {
 		return nil, err
 	}
-	g, err := loadgen.Start(ctx, loadgen.Config{Concurrency: o.Concurrency, Interval: o.interval()}, q.do)
+	lc := loadgen.Config{Concurrency: o.Concurrency, Interval: o.interval()}
+	if o.Rate > 0 { // open loop: Concurrency bounds the requests in flight
+		lc.Rate, lc.Concurrency = o.Rate, 0
+	}
+	g, err := loadgen.Start(ctx, lc, q.do)
 	if err != nil {
 		return nil, err
 	}
 	defer g.Stop()
+	if o.Progress != nil {
+		defer g.Progress(o.Progress, o.label)()
+	}
 	s := g.Series
 	select {
 	case <-time.After(t.Before):
@@ -106,7 +113,7 @@ func Join(ctx context.Context, o Options, t Timeline) (JoinReport, error) {
 	}
 	defer c.stop()
 	rep := JoinReport{Nodes: t.Nodes, FirstOnNew: -1}
-	s, err := timeline(ctx, o, c, t, func(s *loadgen.Series) error {
+	s, err := timeline(ctx, o, c.URL(), t, func(s *loadgen.Series) error {
 		rep.Begun = s.Mark("node starting")
 		if t.InProcess {
 			nd, err := c.AddNode(ctx)
@@ -116,7 +123,7 @@ func Join(ctx context.Context, o Options, t Timeline) (JoinReport, error) {
 			rep.Added = nd.Name()
 		} else {
 			rep.Added = fmt.Sprintf("node-%d", t.Nodes+1)
-			if _, err := c.startProc(ctx, o, rep.Added); err != nil {
+			if _, err := c.startNode(ctx, o, nodeSpec{name: rep.Added, components: appComponents, policy: o.Policy}); err != nil {
 				return err
 			}
 		}
@@ -180,9 +187,9 @@ func Stop(ctx context.Context, o Options, t Timeline) (StopReport, error) {
 		return StopReport{}, err
 	}
 	defer c.stop()
-	var proc *nodeProc
+	var proc *proc
 	if !t.InProcess {
-		if proc, err = c.startProc(ctx, o, fmt.Sprintf("node-%d", t.Nodes)); err != nil {
+		if proc, err = c.startNode(ctx, o, nodeSpec{name: fmt.Sprintf("node-%d", t.Nodes), components: appComponents, policy: o.Policy}); err != nil {
 			return StopReport{}, err
 		}
 	}
@@ -193,7 +200,7 @@ func Stop(ctx context.Context, o Options, t Timeline) (StopReport, error) {
 	}
 	watch := make(chan struct{})
 	dropped := make(chan time.Duration, 1)
-	s, err := timeline(ctx, o, c, t, func(s *loadgen.Series) error {
+	s, err := timeline(ctx, o, c.URL(), t, func(s *loadgen.Series) error {
 		if t.InProcess {
 			victim := c.Nodes[len(c.Nodes)-1]
 			c.Nodes = c.Nodes[:len(c.Nodes)-1]

@@ -176,15 +176,14 @@ func TestOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back struct {
-		Samples []Sample
-		Events  []Event
-	}
+	var back Series
 	if err := json.Unmarshal(js, &back); err != nil {
 		t.Fatal(err)
 	}
-	if len(back.Samples) != 2 || back.Samples[0].Tags["node-1"] != 2 || len(back.Events) != 1 || back.Events[0].What != "kill" {
-		t.Fatalf("json: %s", js)
+	got := back.Samples()
+	if len(got) != 2 || got[0].Tags["node-1"] != 2 || got[1].Errors != 1 || len(back.Events()) != 1 ||
+		back.Events()[0].What != "kill" || back.End() != 2*time.Second || back.Interval() != time.Second {
+		t.Fatalf("json: %s read back as %+v", js, got)
 	}
 }
 
@@ -227,5 +226,20 @@ func TestGet(t *testing.T) {
 	}
 	if r := Get(c, base+"/bad", "hi")(t.Context(), 0); !strings.Contains(r.Err, "500") {
 		t.Fatalf("wrong status: %q", r.Err)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	s := newSeries(time.Second)
+	s.start = time.Now().Add(-1500 * time.Millisecond)
+	b := s.bucket(0)
+	b.ok, b.failed = 4, 1
+	b.lat = []time.Duration{time.Millisecond, 2 * time.Millisecond, 3 * time.Millisecond, 9 * time.Millisecond}
+	line := s.progressLine("kill")
+	if !strings.Contains(line, "kill") || !strings.Contains(line, "4 req/s") || !strings.Contains(line, "p99 9ms") || !strings.Contains(line, "errors 1") {
+		t.Fatalf("progress line %q", line)
+	}
+	if IsTerminal(&bytes.Buffer{}) {
+		t.Fatal("a buffer is a terminal")
 	}
 }

@@ -24,6 +24,7 @@ type Series struct {
 	lastTag  map[string]time.Duration
 	end      time.Duration
 	ended    bool
+	loaded   []Sample // a series read back from JSON has samples only
 }
 
 type bucket struct {
@@ -203,6 +204,9 @@ func (s *Series) LastTag(tag string) (time.Duration, bool) {
 func (s *Series) Samples() []Sample {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.loaded != nil {
+		return slices.Clone(s.loaded)
+	}
 	out := make([]Sample, len(s.buckets))
 	for i, b := range s.buckets {
 		lat := slices.Clone(b.lat)
@@ -399,6 +403,30 @@ func (s *Series) MarshalJSON() ([]byte, error) {
 		Samples    []Sample      `json:"samples"`
 		Events     []Event       `json:"events"`
 	}{s.interval, s.Samples(), s.Events()})
+}
+
+// UnmarshalJSON reads back what MarshalJSON wrote: the samples and events
+// (for plotting); a series read back has no latencies and takes no results.
+func (s *Series) UnmarshalJSON(b []byte) error {
+	var v struct {
+		IntervalNS time.Duration `json:"interval_ns"`
+		Samples    []Sample      `json:"samples"`
+		Events     []Event       `json:"events"`
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	if v.IntervalNS <= 0 {
+		return fmt.Errorf("loadgen: series with interval %d", v.IntervalNS)
+	}
+	*s = Series{interval: v.IntervalNS, events: v.Events, loaded: v.Samples, ended: true}
+	if v.Samples == nil {
+		s.loaded = []Sample{}
+	}
+	if n := len(v.Samples); n > 0 {
+		s.end = v.Samples[n-1].End
+	}
+	return nil
 }
 
 // String is a one-line summary.
