@@ -2,7 +2,7 @@
 GO ?= go
 BIN := bin/tsubame
 
-.PHONY: all build demo test test-go components bench toolchains clean
+.PHONY: all build demo test test-go components bench toolchains clean figures plots
 
 all: build
 
@@ -31,3 +31,15 @@ bench:
 
 clean:
 	rm -rf bin
+
+# The paper's figures on real CPU (a cgroup per node, root needed) beside nginx
+# (scripts/install-bench-tools.sh): runs every scenario (about 15 minutes),
+# writes docs/figures/report.json, the CSVs and the SVG and PNG figures.
+FIGURES_FLAGS ?= --cpus 0.25 --reps 3 --requests 400 --workers 2 --concurrency 32
+figures: build
+	mkdir -p docs/figures
+	./$(BIN) bench paper-cpu $(FIGURES_FLAGS) --out docs/figures | tee docs/figures/run.txt
+
+# Redraw the figures from docs/figures/report.json without running anything.
+plots: build
+	./$(BIN) bench paper-plot --report docs/figures/report.json

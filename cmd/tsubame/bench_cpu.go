@@ -55,6 +55,12 @@ func benchPaperCPU(ctx context.Context, args []string, stdout, stderr io.Writer)
 		fmt.Fprintln(stderr, "tsubame bench paper-cpu: refusing to report scale-out: with no CPU limit every node shares the machine's cores")
 		return 1
 	}
+	// The gateway, nginx and the load generator: no quota, the same weight
+	// against the machine's other work as the nodes.
+	if _, err := p.o.Isolation.Unlimited("harness"); err != nil {
+		fmt.Fprintln(stderr, "tsubame bench paper-cpu:", err)
+		return 1
+	}
 	if loadgen.IsTerminal(stderr) {
 		p.o.Progress = stderr
 	}

@@ -24,6 +24,15 @@ import (
 // period is the CFS period of every group: 100 ms, the kernel's default.
 const period = 100_000 // µs
 
+// weight is the parent group's CPU weight, 8 times the default: on a
+// machine others load, the default weight would make the whole group (every
+// node together) weigh as much as one of their processes, and no node
+// would get its quota. The quotas still cap what the groups take.
+const (
+	sharesV1 = 8 * 1024 // cpu.shares, default 1024
+	weightV2 = 8 * 100  // cpu.weight, default 100
+)
+
 // Isolation is the way this machine can limit a process's CPU.
 type Isolation struct {
 	// Kind is "cgroup v2", "cgroup v1" or "" (none).
@@ -41,7 +50,8 @@ func (i Isolation) String() string {
 	if i.None() {
 		return "none (" + i.Why + ")"
 	}
-	return fmt.Sprintf("%s cpu controller at %s: each group capped by a CFS quota per %d ms period", i.Kind, i.root, period/1000)
+	return fmt.Sprintf("%s cpu controller at %s: each group capped by a CFS quota per %d ms period; the groups' parent weighted %dx the default against other work",
+		i.Kind, i.root, period/1000, 8)
 }
 
 // Detect finds how this machine can limit CPU, and makes this process's
@@ -64,10 +74,16 @@ func Detect(name string) Isolation {
 	if kind == "cgroup v2" {
 		// A v2 group's children get the cpu controller only when their
 		// parent enables it for its subtree.
-		if err := os.WriteFile(filepath.Join(i.dir, "cgroup.subtree_control"), []byte("+cpu"), 0); err != nil {
-			os.Remove(i.dir)
-			return Isolation{Why: fmt.Sprintf("cannot enable the cpu controller in %s: %v", i.dir, err)}
+		err = os.WriteFile(filepath.Join(i.dir, "cgroup.subtree_control"), []byte("+cpu"), 0)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(i.dir, "cpu.weight"), []byte(strconv.Itoa(weightV2)), 0)
 		}
+	} else {
+		err = os.WriteFile(filepath.Join(i.dir, "cpu.shares"), []byte(strconv.Itoa(sharesV1)), 0)
+	}
+	if err != nil {
+		os.Remove(i.dir)
+		return Isolation{Why: fmt.Sprintf("cannot set up the cpu controller in %s: %v", i.dir, err)}
 	}
 	return i
 }
@@ -162,11 +178,39 @@ func (g *Group) Path() string { return g.dir }
 // Remove deletes the group; its processes must have exited.
 func (g *Group) Remove() error { return os.Remove(g.dir) }
 
-// Close removes this process's parent group (every group New made must be
-// removed first).
+// Unlimited makes a group with no quota (under the weighted parent) and
+// moves this process into it: the harness's gateway and load generator
+// then compete with other work on the machine as the nodes do, with no cap.
+// Close moves the process back out.
+func (i Isolation) Unlimited(name string) (*Group, error) {
+	if i.None() {
+		return nil, errors.New("cpulimit: no isolation: " + i.Why)
+	}
+	g := &Group{Name: name, kind: i.Kind, dir: filepath.Join(i.dir, name)}
+	if err := os.Mkdir(g.dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
+		return nil, fmt.Errorf("cpulimit: %w", err)
+	}
+	if err := g.Add(os.Getpid()); err != nil {
+		os.Remove(g.dir)
+		return nil, err
+	}
+	return g, nil
+}
+
+// Close moves this process back to the hierarchy's root group (if
+// Unlimited moved it) and removes the groups left, then the parent group.
+// Every process in a group must have exited.
 func (i Isolation) Close() error {
 	if i.None() {
 		return nil
+	}
+	_ = os.WriteFile(filepath.Join(i.root, "cgroup.procs"), []byte(strconv.Itoa(os.Getpid())), 0)
+	if subs, err := os.ReadDir(i.dir); err == nil {
+		for _, e := range subs {
+			if e.IsDir() {
+				_ = os.Remove(filepath.Join(i.dir, e.Name()))
+			}
+		}
 	}
 	return os.Remove(i.dir)
 }

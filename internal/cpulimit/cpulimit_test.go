@@ -39,7 +39,11 @@ func TestGroup(t *testing.T) {
 	if iso.None() {
 		t.Skip("no CPU isolation here:", iso.Why)
 	}
-	t.Cleanup(func() { iso.Close() })
+	t.Cleanup(func() {
+		if err := iso.Close(); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
 	g, err := iso.New("g1", 0.25)
 	if err != nil {
 		t.Fatal(err)
@@ -73,6 +77,15 @@ func TestGroup(t *testing.T) {
 	}
 	if _, err := iso.New("g2", 0); err == nil {
 		t.Fatal("0 CPUs accepted")
+	}
+	// This process in an unlimited group, and back out on Close.
+	u, err := iso.Unlimited("self")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := os.ReadFile("/proc/self/cgroup")
+	if !strings.Contains(string(self), strings.TrimPrefix(u.Path(), iso.root)) {
+		t.Fatalf("this process's cgroups %q lack %s", self, u.Path())
 	}
 }
 

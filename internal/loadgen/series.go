@@ -405,8 +405,9 @@ func (s *Series) MarshalJSON() ([]byte, error) {
 	}{s.interval, s.Samples(), s.Events()})
 }
 
-// UnmarshalJSON reads back what MarshalJSON wrote: the samples and events
-// (for plotting); a series read back has no latencies and takes no results.
+// UnmarshalJSON reads back what MarshalJSON wrote: the samples and events.
+// A series read back has per-sample percentiles but no latencies
+// (Latencies is empty), and takes no results.
 func (s *Series) UnmarshalJSON(b []byte) error {
 	var v struct {
 		IntervalNS time.Duration `json:"interval_ns"`
@@ -419,9 +420,12 @@ func (s *Series) UnmarshalJSON(b []byte) error {
 	if v.IntervalNS <= 0 {
 		return fmt.Errorf("loadgen: series with interval %d", v.IntervalNS)
 	}
-	*s = Series{interval: v.IntervalNS, events: v.Events, loaded: v.Samples, ended: true}
+	*s = Series{interval: v.IntervalNS, events: v.Events, loaded: v.Samples, ended: true, lastTag: map[string]time.Duration{}}
 	if v.Samples == nil {
 		s.loaded = []Sample{}
+	}
+	for _, x := range v.Samples { // the counts, for Rate, Totals and the like
+		s.buckets = append(s.buckets, bucket{ok: x.OK, failed: x.Errors, resent: x.Resent, tags: x.Tags, lag: x.Lag})
 	}
 	if n := len(v.Samples); n > 0 {
 		s.end = v.Samples[n-1].End
