@@ -149,18 +149,9 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 	defer rt.Close(ctx)
 	// Keep the whole trace: -v prints every step.
 	eng := engine.New(rt, engine.Options{Node: "exec", Logger: log, Limits: lp.Limits{MaxTrace: 1 << 16}})
-	for _, m := range mods {
-		wasm, err := os.ReadFile(m.file)
-		if err != nil {
-			fmt.Fprintln(stderr, "tsubame exec:", err)
-			return 1
-		}
-		mod, err := rt.Load(ctx, wasm)
-		if err != nil {
-			fmt.Fprintf(stderr, "tsubame exec: load %s: %v\n", m.file, err)
-			return 1
-		}
-		eng.Install(m.name, mod)
+	if err := installModules(ctx, rt, eng, mods); err != nil {
+		fmt.Fprintln(stderr, "tsubame exec:", err)
+		return 1
 	}
 
 	if *httpAddr != "" {
@@ -186,6 +177,22 @@ func runExec(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// installModules loads each -m module into rt and installs it in eng.
+func installModules(ctx context.Context, rt *wasmhost.Runtime, eng *engine.Engine, mods moduleFlags) error {
+	for _, m := range mods {
+		wasm, err := os.ReadFile(m.file)
+		if err != nil {
+			return err
+		}
+		mod, err := rt.Load(ctx, wasm)
+		if err != nil {
+			return fmt.Errorf("load %s: %w", m.file, err)
+		}
+		eng.Install(m.name, mod)
+	}
+	return nil
 }
 
 // execServe serves h on addr until SIGINT or SIGTERM; the first line on
