@@ -8,6 +8,7 @@ if [[ "${CI:-}" == "true" || "${TSUBAME_TOOLCHAINS:-}" == "1" ]]; then
   bash scripts/install-toolchains.sh
   bash scripts/install-redis.sh
   bash scripts/install-chromium.sh
+  bash scripts/install-bench-tools.sh # nginx: the evaluation harness's baseline in its smoke test
   export TSUBAME_REQUIRE_TOOLCHAINS=1
 fi
 go vet ./...

@@ -99,9 +99,13 @@ func TestSummarizeAndGoals(t *testing.T) {
 	if r.WrongReplies() != 0 {
 		t.Errorf("nginx's kill failures counted as wrong replies: %d", r.WrongReplies())
 	}
-	r.Kill[0].Failed = 2
-	if r.WrongReplies() != 2 {
-		t.Errorf("Tsubame's kill failures not counted")
+	r.Join = append(r.Join, TimelineRun{System: "nginx round-robin", Failed: 2})
+	if r.WrongReplies() != 0 {
+		t.Errorf("nginx's join failures counted as wrong replies: %d", r.WrongReplies())
+	}
+	r.Kill[0].Failed, r.Join[0].Failed = 2, 1
+	if r.WrongReplies() != 3 {
+		t.Errorf("Tsubame's kill and join failures: %d counted, want 3", r.WrongReplies())
 	}
 }
 
