@@ -111,6 +111,13 @@ func style(line *plotter.Line, points *plotter.Scatter, i int) {
 	}
 }
 
+// The marks of a change: its start dotted, its end (the node serving, or
+// dead) in long dashes.
+var (
+	dotted   = []vg.Length{vg.Points(2), vg.Points(2)}
+	longDash = []vg.Length{vg.Points(8), vg.Points(4)}
+)
+
 // timeline is Fig. 7 or 8: requests/s per sample against time, one line
 // per system, the change marked by a vertical line per system.
 func timeline(r *evalharness.Report, runs []evalharness.TimelineRun, what, title string) (*plot.Plot, bool) {
@@ -145,15 +152,28 @@ func timeline(r *evalharness.Report, runs []evalharness.TimelineRun, what, title
 			label += fmt.Sprintf(" (%d failed)", run.Failed)
 		}
 		p.Legend.Add(label, line)
-		mark, err := plotter.NewLine(plotter.XYs{{X: run.At.Seconds(), Y: 0}, {X: run.At.Seconds(), Y: ymax * 1.05}})
-		if err != nil {
-			return nil, false
+		for _, m := range []struct {
+			at     float64
+			dashes []vg.Length
+		}{{run.At.Seconds(), dotted}, {run.Done.Seconds(), longDash}} {
+			mark, err := plotter.NewLine(plotter.XYs{{X: m.at, Y: 0}, {X: m.at, Y: ymax * 1.05}})
+			if err != nil {
+				return nil, false
+			}
+			mark.Color, mark.Dashes = plotutil.Color(i), m.dashes
+			p.Add(mark)
 		}
-		mark.Color = plotutil.Color(i)
-		mark.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
-		p.Add(mark)
 	}
-	p.Legend.Add(what+" begins (dotted)", &plotter.Line{LineStyle: draw.LineStyle{Color: color.Gray{Y: 100}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(2), vg.Points(2)}}})
+	done := "the node serves"
+	if what == "kill" {
+		done = "the node is dead"
+	}
+	for _, l := range []struct {
+		label  string
+		dashes []vg.Length
+	}{{what + " begins", dotted}, {done, longDash}} {
+		p.Legend.Add(l.label, &plotter.Line{LineStyle: draw.LineStyle{Color: color.Gray{Y: 100}, Width: vg.Points(1), Dashes: l.dashes}})
+	}
 	p.Y.Min = 0
 	p.Add(plotter.NewGrid())
 	return p, true
