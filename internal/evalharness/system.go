@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -88,6 +90,11 @@ func startSystem(ctx context.Context, o Options, sys System, layout Layout) (_ *
 		}
 	}
 	r.members = names
+	// Members finish starting in any order; keep them in name order, so
+	// "the last" (kill) is node-N.
+	byName := func(a, b *proc) int { return nodeNumber(a.name) - nodeNumber(b.name) }
+	slices.SortFunc(r.c.procs, byName)
+	slices.SortFunc(r.servers, byName)
 	if sys.Kind == "nginx" {
 		if r.ng, err = startNginx(ctx, sys.Policy, r.upstreams(), o.Log); err != nil {
 			return nil, err
@@ -216,4 +223,10 @@ func (r *running) stop() {
 	if r.c != nil {
 		r.c.stop()
 	}
+}
+
+// nodeNumber is N of "node-N".
+func nodeNumber(name string) int {
+	n, _ := strconv.Atoi(strings.TrimPrefix(name, "node-"))
+	return n
 }
