@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -35,6 +36,17 @@ type Module struct {
 	mu     sync.Mutex
 	free   []*instance // idle instances, used last-in first-out (warmest)
 	closed bool
+	// recycles counts instances retired and replaced, for metrics.
+	recycles atomic.Uint64
+}
+
+// PoolStats reports the instance pool: instances alive (idle, plus those
+// running a step or being replaced) and idle, and how many were recycled.
+func (m *Module) PoolStats() (instances, idle int, recycles uint64) {
+	m.mu.Lock()
+	idle = len(m.free)
+	m.mu.Unlock()
+	return idle + len(m.slots), idle, m.recycles.Load()
 }
 
 // Result is what one step did. Exactly one of the groups is set, by
@@ -349,6 +361,7 @@ func (m *Module) put(in *instance, healthy bool) {
 	default:
 		m.rt.bg.Add(1) // under m.mu, so never after close has started Wait
 		m.mu.Unlock()
+		m.recycles.Add(1)
 		go m.replace(in)
 	}
 }
