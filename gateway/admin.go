@@ -204,6 +204,7 @@ func startAdmin(c AdminConfig, clusterTLS *tls.Config, g *Gateway, log *slog.Log
 	mux.HandleFunc("POST /v1/routes", g.adminAddRoute)
 	mux.HandleFunc("DELETE /v1/routes", g.adminRemoveRoute)
 	mux.HandleFunc("POST /v1/call/{component}/{kind}", g.adminCall)
+	g.obsRoutes(mux, false)
 	a := &adminServer{addr: ln.Addr().String(), srv: &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if err := tok.Check(r); err != nil {
@@ -302,7 +303,7 @@ func (g *Gateway) adminCall(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.stats.requests.Add(1)
-	p, err := g.do(r.Context(), component, kind, input)
+	p, err := g.do(r.Context(), component, kind, input, lp.TraceContext{})
 	if err != nil {
 		dispatchFailed(w, err)
 		return

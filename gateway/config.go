@@ -7,13 +7,13 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
-	"github.com/tsubame-rt/tsubame/node/blob"
-
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
+	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
+	"github.com/tsubame-rt/tsubame/node/blob"
 )
 
 // Config is a gateway's configuration: the TOML file of `tsubame gateway
@@ -37,6 +37,11 @@ type Config struct {
 	// reference, and this gateway keeps the blobs of its LPs (node/blob,
 	// docs/config.md [blobs]).
 	Blobs blob.Config `toml:"blobs"`
+	// Tracing exports request spans over OTLP; off unless an endpoint is
+	// set. An incoming traceparent is carried into the LP either way.
+	Tracing obs.TraceConfig `toml:"tracing"`
+	// Log sets the level and format of the gateway's log (`tsubame gateway`).
+	Log obs.LogConfig `toml:"log"`
 }
 
 // TLSFiles are the cluster's mutual-TLS PEM files, as `tsubame ca` writes
@@ -83,6 +88,11 @@ type HTTPConfig struct {
 	// ExposeTrace adds a Tsubame-Trace header naming the nodes that ran
 	// each step. It reveals node names to clients: for demos and debugging.
 	ExposeTrace bool `toml:"expose_trace"`
+	// UI serves the live dashboard at /ui/, the gateway's /metrics and its
+	// journeys (/v1/journeys) on this address too, to anyone who can reach
+	// it: for demos and trusted networks. The admin port serves /metrics
+	// and journeys either way.
+	UI bool `toml:"ui"`
 }
 
 // DispatchConfig says how requests become LPs on nodes.
@@ -142,6 +152,8 @@ func (c Config) Validate() error {
 	var ps tomlconf.Problems
 	bad := ps.Bad
 	ps.Add("blobs", c.Blobs.Validate(c.Limits.MaxLPBytes+transport.FrameSlack))
+	ps.Add("tracing", c.Tracing.Validate())
+	ps.Add("log", c.Log.Validate())
 	c.Member.Validate(&ps, true)
 	c.Membership.Validate(&ps)
 	c.Limits.Validate(&ps)

@@ -9,6 +9,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/blob"
@@ -95,7 +96,19 @@ func embed(c Config, n Host, o Options) (*Gateway, error) {
 	// The node's blob store keeps the blobs of the LPs it runs and serves them
 	// to peers; its own loop sweeps them.
 	g.cl, g.tr, g.local, g.blobs = n.Cluster(), n.Transport(), n.RunHere, n.Blobs()
-	if g.srv, err = listenHTTP(c.HTTP, o.HTTPCert, g.set.writeTimeout, g.Handler(), log); err != nil {
+	ctx := context.Background()
+	tracer, err := obs.NewTracer(ctx, n.Name(), "gateway", c.Tracing, o.SpanExporter)
+	if err != nil {
+		return nil, err
+	}
+	g.obs = g.newObs(o.Metrics, tracer)
+	g.self = o.Self
+	handler := g.Handler()
+	if c.HTTP.UI {
+		handler = g.withUI(handler)
+	}
+	if g.srv, err = listenHTTP(c.HTTP, o.HTTPCert, g.set.writeTimeout, handler, log); err != nil {
+		_ = tracer.Shutdown(ctx)
 		return nil, err
 	}
 	if c.Admin.TokenFile != "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/tsubame-rt/tsubame/internal/mesh/dispatch"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
 	"github.com/tsubame-rt/tsubame/internal/mesh/transport"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"github.com/tsubame-rt/tsubame/lp"
 )
 
@@ -59,6 +60,10 @@ type Gateway struct {
 
 	slots chan struct{} // one per request in flight
 	stats stats
+	obs   *gatewayObs // metrics, spans, journeys (observe.go)
+	// self, for a gateway embedded in a node, is that node as the dashboard
+	// shows it.
+	self func() obs.UIMember
 
 	// blobs keeps the blobs of this gateway's LPs: large bodies it makes,
 	// and everything its LPs refer to when they come back (node/blob).
@@ -100,13 +105,14 @@ func newCore(name string, set settings, routes []Route, net dispatch.Sender, dir
 		// A live node acknowledges in well under a millisecond; one that has
 		// died without membership noticing yet stays silent. Bounding each
 		// send leaves room in the attempt to try the other holders.
-		disp: dispatch.New(dispatch.Config{
-			Policy: policy, SendTimeout: set.attemptTimeout / sendsPerAttempt,
-			WaitFresh: freshWait, MaxBytes: set.limits.MaxTotal, Logger: log,
-		}, net, dir),
 		waiting: map[lp.ID]*call{},
 		slots:   make(chan struct{}, set.maxInFlight),
 	}
+	g.disp = dispatch.New(dispatch.Config{
+		Policy: policy, SendTimeout: set.attemptTimeout / sendsPerAttempt,
+		WaitFresh: freshWait, MaxBytes: set.limits.MaxTotal, Logger: log, Observe: g.observeSend,
+	}, net, dir)
+	g.obs = g.newObs(nil, nil)
 	table := make([]RouteInfo, len(routes))
 	for i, r := range routes {
 		table[i] = RouteInfo{r, routeFromConfig}
@@ -168,8 +174,13 @@ func (g *Gateway) health(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		g.stats.requests.Add(1)
+		start := time.Now()
+		status := http.StatusOK
+		var p *lp.Process
+		var q obs.Request
+		defer func() { g.obs.finished(rt.pattern, status, start, p, q) }()
 		if r.ContentLength > g.set.maxBody {
-			g.tooLarge(w)
+			status = g.tooLarge(w)
 			return
 		}
 		// The whole request is read before its LP starts, even a body the
@@ -182,10 +193,11 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.set.maxBody))
 		if err != nil {
 			if errors.As(err, new(*http.MaxBytesError)) {
-				g.tooLarge(w)
+				status = g.tooLarge(w)
 				return
 			}
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: reading the request body: %v\n", err))
+			status = http.StatusBadRequest
+			httpError(w, status, fmt.Sprintf("tsubame: reading the request body: %v\n", err))
 			return
 		}
 		if !rt.needBody {
@@ -196,11 +208,12 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		g.writeBy(w, time.Now())
 		input, err := rt.input(r, body)
 		if err != nil {
-			httpError(w, http.StatusBadRequest, fmt.Sprintf("tsubame: %v\n", err))
+			status = http.StatusBadRequest
+			httpError(w, status, fmt.Sprintf("tsubame: %v\n", err))
 			return
 		}
 		if max := g.set.limits.MaxBytes; max > 0 && len(input) > max && !g.byRef(len(input)) {
-			g.tooLarge(w)
+			status = g.tooLarge(w)
 			return
 		}
 		select {
@@ -209,17 +222,20 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 		default:
 			g.stats.busy.Add(1)
 			w.Header().Set("Retry-After", "1")
-			httpError(w, http.StatusServiceUnavailable,
+			status = http.StatusServiceUnavailable
+			httpError(w, status,
 				fmt.Sprintf("tsubame: gateway busy: %d requests in flight\n", cap(g.slots)))
 			return
 		}
-		p, err := g.do(r.Context(), rt.Component, rt.Kind, input)
+		var tc lp.TraceContext
+		q = g.obs.tr.StartRequest(r.Context(), r, rt.pattern, &tc)
+		p, err = g.do(r.Context(), rt.Component, rt.Kind, input, tc)
 		if err != nil {
-			dispatchFailed(w, err)
+			status = dispatchFailed(w, err)
 			return
 		}
 		g.stats.replies.Add(1)
-		g.writeReply(w, rt, p)
+		status = g.writeReply(w, rt, p)
 	}
 }
 
@@ -232,10 +248,11 @@ func (g *Gateway) writeBy(w http.ResponseWriter, from time.Time) {
 	}
 }
 
-func (g *Gateway) tooLarge(w http.ResponseWriter) {
+func (g *Gateway) tooLarge(w http.ResponseWriter) int {
 	g.stats.tooLarge.Add(1)
 	httpError(w, http.StatusRequestEntityTooLarge,
 		fmt.Sprintf("tsubame: request too large: the body may be at most %d bytes\n", g.set.maxBody))
+	return http.StatusRequestEntityTooLarge
 }
 
 func httpError(w http.ResponseWriter, status int, body string) {
@@ -246,24 +263,27 @@ func httpError(w http.ResponseWriter, status int, body string) {
 	io.WriteString(w, body)
 }
 
-// writeReply answers from a finished LP's root entry.
-func (g *Gateway) writeReply(w http.ResponseWriter, rt *route, p *lp.Process) {
+// writeReply answers from a finished LP's root entry and returns the
+// status it answered with.
+func (g *Gateway) writeReply(w http.ResponseWriter, rt *route, p *lp.Process) int {
 	if g.set.exposeTrace {
 		w.Header().Set("Tsubame-Trace", traceHeader(p))
+		w.Header().Set("Tsubame-Lp", p.ID.String()) // for `tsubame trace` and the dashboard
 	}
 	w.Header().Set("Tsubame-Attempt", strconv.FormatUint(uint64(p.Attempt), 10))
 	root := p.Root()
 	if root.State == lp.StateFailed {
 		w.Header().Set("Tsubame-Code", strconv.FormatUint(uint64(root.ErrCode), 10))
-		httpError(w, failureStatus(root.ErrCode), failureBody(rt.Component, root.ErrCode, root.ErrMsg))
-		return
+		status := failureStatus(root.ErrCode)
+		httpError(w, status, failureBody(rt.Component, root.ErrCode, root.ErrMsg))
+		return status
 	}
 	if rt.Output == outResponse {
 		res, err := parseResponse(root.Output)
 		if err != nil {
 			httpError(w, http.StatusBadGateway,
 				fmt.Sprintf("tsubame: %s replied with a malformed response envelope: %v\n", rt.Component, err))
-			return
+			return http.StatusBadGateway
 		}
 		for k, v := range res.header {
 			w.Header()[k] = v
@@ -273,11 +293,12 @@ func (g *Gateway) writeReply(w http.ResponseWriter, rt *route, p *lp.Process) {
 		}
 		w.WriteHeader(res.status)
 		w.Write(res.body)
-		return
+		return res.status
 	}
 	w.Header().Set("Content-Type", rt.ContentType)
 	w.WriteHeader(http.StatusOK)
 	w.Write(root.Output)
+	return http.StatusOK
 }
 
 // traceHeader lists the nodes that ran the LP's recorded steps, in order.
@@ -309,7 +330,8 @@ func noHolder(err error) bool {
 
 // do runs one request as an LP and returns it finished. Each attempt sends a
 // fresh root entry under the same ID; the first reply of any attempt wins.
-func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) (*lp.Process, error) {
+// tc is the trace context every attempt's LP carries.
+func (g *Gateway) do(ctx context.Context, component, kind string, input []byte, tc lp.TraceContext) (*lp.Process, error) {
 	id := lp.NewID()
 	c := &call{done: make(chan *lp.Process, 1)}
 	g.mu.Lock()
@@ -343,7 +365,7 @@ func (g *Gateway) do(ctx context.Context, component, kind string, input []byte) 
 		end := time.Now().Add(timeout)
 		p := &lp.Process{
 			ID: id, Origin: g.name, Attempt: uint32(a), Deadline: deadline.UnixNano(),
-			Entries: []lp.Entry{root}, Blobs: rows,
+			Entries: []lp.Entry{root}, Blobs: rows, TraceContext: tc,
 		}
 		var err error
 		if g.local != nil && g.local(p) {
@@ -481,14 +503,15 @@ func (g *Gateway) accept(from string, p *lp.Process) error {
 	return nil
 }
 
-// dispatchFailed answers a request whose LP did not come back: a
-// *dispatchError carries its own status; anything else means the client went
-// away, and nobody reads the 503.
-func dispatchFailed(w http.ResponseWriter, err error) {
+// dispatchFailed answers a request whose LP did not come back and returns
+// the status: a *dispatchError carries its own; anything else means the
+// client went away, and nobody reads the 503.
+func dispatchFailed(w http.ResponseWriter, err error) int {
 	var de *dispatchError
 	if errors.As(err, &de) {
 		httpError(w, de.status, de.Error()+"\n")
-		return
+		return de.status
 	}
 	httpError(w, http.StatusServiceUnavailable, "tsubame: "+err.Error()+"\n")
+	return http.StatusServiceUnavailable
 }

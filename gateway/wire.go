@@ -1,6 +1,10 @@
 package gateway
 
 import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tsubame-rt/tsubame/internal/obs"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
 	"context"
 	"crypto/tls"
 	"errors"
@@ -30,6 +34,16 @@ type Options struct {
 	HTTPCert *tls.Config
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics, if set, is a registry shared by the members of this process
+	// (the demo): the gateway registers there with a member label, and its
+	// /metrics serves the whole registry.
+	Metrics *prometheus.Registry
+	// SpanExporter, if set, receives the request spans instead of the OTLP
+	// exporter [tracing] configures (tests, benchmarks).
+	SpanExporter sdktrace.SpanExporter
+	// Self, for an embedded gateway, is its node as the dashboard draws it
+	// (the cluster's member list leaves out the member asking).
+	Self func() obs.UIMember
 }
 
 // New starts a gateway: it listens on the QUIC transport, joins the cluster
@@ -99,9 +113,18 @@ func New(ctx context.Context, c Config, o Options) (g *Gateway, err error) {
 	}
 	g.cl, g.tr = cl, tr
 	g.blobs, g.stopSweep = blobs, stopSweep
+	tracer, err := obs.NewTracer(ctx, name, "gateway", c.Tracing, o.SpanExporter)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	g.obs = g.newObs(o.Metrics, tracer)
 	core.Store(g)
 
-	if g.srv, err = listenHTTP(c.HTTP, httpCert, g.set.writeTimeout, g.Handler(), log); err != nil {
+	handler := g.Handler()
+	if c.HTTP.UI {
+		handler = g.withUI(handler)
+	}
+	if g.srv, err = listenHTTP(c.HTTP, httpCert, g.set.writeTimeout, handler, log); err != nil {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	if c.Admin.TokenFile != "" {
@@ -212,6 +235,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if g.local == nil { // an embedded gateway's node owns both
 		errs = append(errs, g.cl.Leave(ctx), g.tr.Close())
 	}
+	errs = append(errs, g.obs.tr.Shutdown(ctx))
 	return errors.Join(errs...)
 }
 

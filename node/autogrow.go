@@ -47,6 +47,7 @@ type growHost struct {
 	run  *runner
 	cl   *cluster.Cluster
 	eng  *engine.Engine
+	obs  *nodeObs
 }
 
 var _ autogrow.Host = growHost{}
@@ -56,8 +57,14 @@ func (g growHost) Load() float64                           { return g.run.load()
 func (g growHost) Peers() []cluster.Peer                   { return g.cl.Peers() }
 func (g growHost) Holders(component string) []cluster.Peer { return g.cl.Holders(component) }
 func (g growHost) LastStep(component string) time.Time     { return g.hot.LastStep(component) }
-func (g growHost) Remove(component string) error           { return g.hot.RemoveHere(component) }
-func (g growHost) AutoInstalled() map[string]time.Time     { return g.hot.AutoInstalled() }
+func (g growHost) Remove(component string) error {
+	err := g.hot.RemoveHere(component)
+	if err == nil {
+		g.obs.autogrown("remove")
+	}
+	return err
+}
+func (g growHost) AutoInstalled() map[string]time.Time { return g.hot.AutoInstalled() }
 
 func (g growHost) Components() []cluster.Component {
 	var out []cluster.Component
@@ -68,5 +75,9 @@ func (g growHost) Components() []cluster.Component {
 }
 
 func (g growHost) Install(ctx context.Context, target string, c cluster.Component) error {
-	return g.hot.AutoInstall(ctx, target, c)
+	err := g.hot.AutoInstall(ctx, target, c)
+	if err == nil {
+		g.obs.autogrown("install")
+	}
+	return err
 }

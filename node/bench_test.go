@@ -113,7 +113,7 @@ func benchScheduler(b *testing.B, mode, policy string, workers []int) {
 	one := func(i int, t0 time.Time) {
 		p := lp.New("origin", "echo", "get", []byte("x"))
 		ch := o.expect(p.ID)
-		if !pick.migrate(p, "echo") {
+		if !pick.migrate(p, "echo", lp.MoveNotHeld) {
 			failed.Add(1)
 			return
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/tsubame-rt/tsubame/abi"
 	"github.com/tsubame-rt/tsubame/internal/mesh/cluster"
 	"github.com/tsubame-rt/tsubame/internal/mesh/sched"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"github.com/tsubame-rt/tsubame/lp"
 	"github.com/tsubame-rt/tsubame/node/kv"
@@ -56,6 +57,10 @@ type Config struct {
 	// KV is the key-value capability: backends, buckets, grants (package
 	// node/kv, docs/kv.md).
 	KV kv.Config `toml:"kv"`
+	// Tracing exports step spans over OTLP; off unless an endpoint is set.
+	Tracing obs.TraceConfig `toml:"tracing"`
+	// Log sets the level and format of the node's log (`tsubame node`).
+	Log obs.LogConfig `toml:"log"`
 }
 
 // SchedulerConfig says where the next step of an LP runs.
@@ -186,6 +191,8 @@ func (c Config) Validate() error {
 	var ps tomlconf.Problems
 	bad := ps.Bad
 	ps.Add("blobs", c.Blobs.Validate(c.Limits.MaxLPBytes+transport.FrameSlack))
+	ps.Add("tracing", c.Tracing.Validate())
+	ps.Add("log", c.Log.Validate())
 	// The node checks that peers can dial listen when it binds it.
 	c.Member.Validate(&ps, false)
 	c.Membership.GossipKey.Validate(&ps)

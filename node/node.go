@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"log/slog"
 	"net"
 	"os"
@@ -59,6 +62,14 @@ type Options struct {
 	// cluster-wide there). The node does not close it.
 	KV *kv.Store
 
+	// Metrics, if set, is a registry shared by the members of this process
+	// (the demo): the node registers there with a member label. Default: a
+	// registry of its own, served on the admin port's /metrics.
+	Metrics *prometheus.Registry
+	// SpanExporter, if set, receives the node's step spans instead of the
+	// OTLP exporter [tracing] configures (tests, benchmarks).
+	SpanExporter sdktrace.SpanExporter
+
 	// wrap, if set, wraps the engine as the runner sees it (benchmarks
 	// shape step times with it).
 	wrap func(stepper) stepper
@@ -86,6 +97,7 @@ type Node struct {
 	lpSent atomic.Int64 // bytes of LPs sent to other members (SentLPBytes)
 	kv     *kv.Store
 	ownKV  bool // kv was opened from the config, so Close closes it
+	obs    *nodeObs
 
 	comps atomic.Pointer[[]cluster.Component]
 
@@ -141,6 +153,7 @@ func New(ctx context.Context, c Config, o Options) (_ *Node, err error) {
 	if c.Admin != "off" {
 		n.adm, err = admin.Start(admin.Config{
 			Addr: c.Admin, TLS: adminapi.ServerTLS(tlsConf), Token: token, Plain: c.AdminPlain, Logger: log, KV: n.kv,
+			Observe: n.obs.routes,
 		}, adminNode{n}, n.hot)
 		if err != nil {
 			return nil, fmt.Errorf("node: admin API on %s: %w", c.Admin, err)
@@ -213,6 +226,9 @@ func (n *Node) startRuntime(ctx context.Context, o Options) (map[string][]byte, 
 		return nil, fmt.Errorf("node: start wasm runtime: %w", err)
 	}
 	n.eng = engine.New(n.rt, engine.Options{Node: c.Name, Limits: c.LpLimits(), Logger: log})
+	if err := n.startObs(ctx, o); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	return n.loadComponents(ctx, o.Modules)
 }
 
@@ -242,7 +258,7 @@ func (n *Node) join(ctx context.Context, tlsConf *tls.Config) (err error) {
 		ReportInterval: c.Membership.ReportInterval, StaleAfter: c.Scheduler.StaleAfter,
 		ProbeInterval: c.Membership.ProbeInterval, ProbeTimeout: c.Membership.ProbeTimeout,
 		GossipInterval: c.Membership.GossipInterval, SuspicionMult: c.Membership.SuspicionMult,
-		SecretKey: key, Logger: n.log,
+		SecretKey: key, Logger: n.log, OnMember: n.obs.membership,
 	}, n.localMeta)
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -265,7 +281,8 @@ func (n *Node) startParts(ctx context.Context, configured map[string][]byte, o O
 		MaxBytes: c.Modules.MaxBytes, KeepOld: c.Modules.KeepOld, Configured: configured,
 	}, install.Deps{
 		Runtime: n.rt, Engine: n.eng, Cluster: n.cl, Net: n.tr, Queue: q, Logger: n.log,
-		Changed: func() { n.refreshComponents(); n.cl.Announce() },
+		Changed:   func() { n.refreshComponents(); n.cl.Announce() },
+		Installed: n.obs.installed,
 	})
 	if err != nil {
 		return fmt.Errorf("node: %w", err)
@@ -284,7 +301,8 @@ func (n *Node) startParts(ctx context.Context, configured map[string][]byte, o O
 	if deliver := o.Deliver; deliver != nil {
 		n.run.deliver = func(p *lp.Process) { n.resolveRoot(p); deliver(p) }
 	}
-	n.grow = autogrow.New(c.Autogrow, growHost{name: c.Name, hot: n.hot, run: n.run, cl: n.cl, eng: n.eng}, n.log)
+	n.grow = autogrow.New(c.Autogrow, growHost{name: c.Name, hot: n.hot, run: n.run, cl: n.cl, eng: n.eng, obs: n.obs}, n.log)
+	n.run.obs = n.obs
 	n.serving.Store(&parts{run: n.run, hot: n.hot})
 	n.run.start()
 	n.cl.Announce() // advertise the components now, not at the next report
@@ -339,6 +357,7 @@ func (n *Node) loadComponents(ctx context.Context, mem map[string][]byte) (map[s
 			return nil, fmt.Errorf("node: component %s from %s: %w", name, src[name], err)
 		}
 		n.eng.Install(name, m)
+		n.obs.installed("config")
 		n.log.Info("component loaded", "component", name, "hash", m.Hash().Short(), "bytes", m.Size(), "from", src[name])
 	}
 	return wasm, nil
@@ -489,6 +508,9 @@ func (n *Node) closeRest(ctx context.Context) {
 		}
 		if n.ownKV {
 			_ = n.kv.Close()
+		}
+		if n.obs != nil {
+			_ = n.obs.tr.Shutdown(ctx) // flush the spans not yet exported
 		}
 	})
 }

@@ -50,6 +50,9 @@ type runner struct {
 	limits  lp.Limits
 	// deliver receives finished LPs whose origin is this node (nil: drop).
 	deliver func(*lp.Process)
+	// obs records metrics, spans and journeys (observe.go); nil records
+	// nothing.
+	obs *nodeObs
 
 	q        *runQueue
 	running  atomic.Int64
@@ -75,15 +78,17 @@ func newRunner(name string, sc SchedulerConfig, workers int, q *runQueue, limits
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &runner{
+	r := &runner{
 		name: name, log: log, eng: eng, dir: dir, sc: sc,
-		disp: dispatch.New(dispatch.Config{
-			Policy: pol, Attempts: sc.Attempts, MaxBytes: limits.MaxTotal, Logger: log,
-		}, net, dir),
 		workers: workers, limits: limits,
 		q:   q,
 		ctx: ctx, cancel: cancel,
-	}, nil
+	}
+	r.disp = dispatch.New(dispatch.Config{
+		Policy: pol, Attempts: sc.Attempts, MaxBytes: limits.MaxTotal, Logger: log,
+		Observe: func(p *lp.Process, took time.Duration, err error) { r.obs.observeSend(p, took, err) },
+	}, net, dir)
+	return r, nil
 }
 
 func (r *runner) start() {
@@ -114,7 +119,7 @@ func (r *runner) accept(from string, p *lp.Process) error {
 		return &transport.Refusal{Reason: transport.Malformed, Detail: "the LP names no origin to return to"}
 	}
 	if !r.eng.Holds(e.Target) {
-		return &transport.Refusal{Reason: transport.UnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)}
+		return r.obs.refused(&transport.Refusal{Reason: transport.UnknownComponent, Detail: fmt.Sprintf("%s does not hold %q", r.name, e.Target)})
 	}
 	switch err := r.q.push(p, false); err {
 	case nil:
@@ -123,9 +128,10 @@ func (r *runner) accept(from string, p *lp.Process) error {
 		// be gone, so the LP must not be acknowledged.
 		return &transport.Refusal{Reason: transport.ShuttingDown, Detail: r.name + " is shutting down"}
 	default:
-		return &transport.Refusal{Reason: transport.Overloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)}
+		return r.obs.refused(&transport.Refusal{Reason: transport.Overloaded, Detail: fmt.Sprintf("%s run queue full (%d)", r.name, r.q.cap)})
 	}
 	r.in.Add(1)
+	r.obs.accepted()
 	return nil
 }
 
@@ -147,7 +153,7 @@ func (r *runner) runHere(p *lp.Process) bool {
 	}
 	r.in.Add(1)
 	r.running.Add(1)
-	r.process(p)
+	r.process(p, nanotime())
 	r.running.Add(-1)
 	return true
 }
@@ -161,7 +167,7 @@ func (r *runner) load() float64 {
 func (r *runner) work() {
 	defer r.wg.Done()
 	for {
-		p, open := r.q.pop()
+		p, at, open := r.q.pop()
 		if p == nil {
 			if !open {
 				return // closed and empty: nothing can be queued any more
@@ -173,15 +179,16 @@ func (r *runner) work() {
 			continue
 		}
 		r.running.Add(1)
-		r.process(p)
+		r.process(p, at)
 		r.running.Add(-1)
 	}
 }
 
 // process runs steps of p here until it leaves this node: migrated, returned
 // to its origin, dropped past its deadline or because this node is stopping
-// hard, or requeued for fairness.
-func (r *runner) process(p *lp.Process) {
+// hard, or requeued for fairness. queued is when p entered the run queue
+// (monotonic nanoseconds, nanotime), for its queue wait.
+func (r *runner) process(p *lp.Process, queued int64) {
 	for steps := 0; ; steps++ {
 		if r.stopping(p) {
 			return
@@ -198,7 +205,11 @@ func (r *runner) process(p *lp.Process) {
 		target := p.ActiveEntry().Target
 		if !r.stayHere(target) {
 			before := p.Active
-			if r.migrate(p, target) {
+			reason := lp.MoveOverloaded
+			if !r.eng.Holds(target) {
+				reason = lp.MoveNotHeld
+			}
+			if r.migrate(p, target, reason) {
 				return
 			}
 			if !r.eng.Holds(target) && p.Active != before {
@@ -210,7 +221,11 @@ func (r *runner) process(p *lp.Process) {
 			r.q.push(p, true)
 			return
 		}
-		if !r.runStep(p) {
+		wait := time.Duration(-1) // not queued before this step
+		if steps == 0 {
+			wait = time.Duration(nanotime() - queued)
+		}
+		if !r.runStep(p, wait) {
 			return
 		}
 	}
@@ -234,7 +249,7 @@ func (r *runner) stopping(p *lp.Process) bool {
 // still unfinished fails the entry, so the caller always sees what happened.
 // If the node stopped hard during the step, p is dropped instead: the step's
 // outcome may be the stop itself (a step canceled, a closed runtime).
-func (r *runner) runStep(p *lp.Process) bool {
+func (r *runner) runStep(p *lp.Process, wait time.Duration) bool {
 	ctx := r.ctx
 	if p.Deadline != 0 {
 		ctx = lpDeadline{r.ctx, time.Unix(0, p.Deadline)}
@@ -242,11 +257,13 @@ func (r *runner) runStep(p *lp.Process) bool {
 	before := p.Active
 	e := &p.Entries[before]
 	steps := e.Steps
-	_, err := r.eng.Step(ctx, p)
+	r.obs.stayed(p)
+	s, err := r.eng.Step(ctx, p)
 	if r.stopping(p) {
 		return false
 	}
 	if err == nil || p.Active != before || e.Steps != steps {
+		r.obs.stepped(p, e.Target, &s, wait)
 		return true // the step ran and its outcome (maybe a failure) is applied
 	}
 	code := uint32(abi.CodeInternal)
@@ -292,20 +309,24 @@ func (r *runner) stayHere(target string) bool {
 	return local <= r.sc.OverloadRatio*r.disp.MeanLoad(holders)
 }
 
-// migrate hands p to another holder of target through the dispatcher. It
-// reports whether p left (or was dropped because this node is stopping hard:
-// its sends failed for that). If it did not and this node does not hold
-// target, the active entry has been failed: CodeNoComponent when nobody
-// holds target, CodeLimit when p is too large for any holder (nodes share
-// their limits), CodeUnavailable when holders refused; except an entry that
-// resumes in a saved version when nobody holds target, which is left for
-// this node to run in that version.
-func (r *runner) migrate(p *lp.Process, target string) bool {
+// migrate hands p to another holder of target through the dispatcher, for
+// reason (recorded on the step that ran here last). It reports whether p
+// left (or was dropped because this node is stopping hard: its sends failed
+// for that). If it did not and this node does not hold target, the active
+// entry has been failed: CodeNoComponent when nobody holds target, CodeLimit
+// when p is too large for any holder (nodes share their limits),
+// CodeUnavailable when holders refused; except an entry that resumes in a
+// saved version when nobody holds target, which is left for this node to run
+// in that version.
+func (r *runner) migrate(p *lp.Process, target string, reason lp.Move) bool {
+	mark := r.obs.leaving(p, reason)
 	_, err := r.disp.Dispatch(r.ctx, p, time.Time{})
 	if err == nil {
 		r.out.Add(1)
+		r.obs.left(p, mark, reason)
 		return true
 	}
+	r.obs.stay(p, mark)
 	if r.stopping(p) {
 		return true
 	}
@@ -349,8 +370,10 @@ func (r *runner) migrate(p *lp.Process, target string) bool {
 // finish returns a finished LP to its origin. If the origin is gone the LP
 // is dropped: the origin (a gateway) resends on its own timeout.
 func (r *runner) finish(p *lp.Process) {
+	mark := r.obs.leaving(p, lp.MoveReturn)
 	if p.Origin == r.name {
 		if r.deliver != nil {
+			r.obs.left(p, mark, lp.MoveReturn)
 			r.deliver(p)
 		} else {
 			r.log.Warn("drop finished LP: this node is its origin and takes no replies", "lp", p.ID)
@@ -366,6 +389,7 @@ func (r *runner) finish(p *lp.Process) {
 		}
 		if err = r.disp.SendTo(r.ctx, peer, p); err == nil {
 			r.out.Add(1)
+			r.obs.left(p, mark, lp.MoveReturn)
 			return
 		}
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -409,7 +433,7 @@ func (r *runner) pushOut() {
 		return w
 	}) {
 		// Once drain waits, stop migrating: it hands these on itself.
-		if !r.draining.Load() && r.migrate(p, p.ActiveEntry().Target) {
+		if !r.draining.Load() && r.migrate(p, p.ActiveEntry().Target, lp.MovePushed) {
 			pushed++
 			continue
 		}
@@ -431,7 +455,7 @@ func (r *runner) drain(ctx context.Context) error {
 	handed, kept := 0, 0
 	for _, p := range r.q.takeNewest(r.q.len()+r.workers, func(*lp.Process) bool { return true }) {
 		target := p.ActiveEntry().Target
-		if len(r.dir.Holders(target)) > 0 && r.migrate(p, target) {
+		if len(r.dir.Holders(target)) > 0 && r.migrate(p, target, lp.MoveDrain) {
 			handed++
 			continue
 		}
@@ -464,7 +488,7 @@ func (r *runner) drain(ctx context.Context) error {
 // always seen by a worker.
 type runQueue struct {
 	mu     sync.Mutex
-	items  []*lp.Process
+	items  []queued
 	cap    int
 	closed bool
 	signal chan struct{} // a token per push, so a sleeping worker wakes
@@ -493,7 +517,7 @@ func (q *runQueue) push(p *lp.Process, owned bool) error {
 		q.mu.Unlock()
 		return errQueueFull
 	}
-	q.items = append(q.items, p)
+	q.items = append(q.items, queued{p, nanotime()})
 	q.mu.Unlock()
 	// A full token buffer means workers have wake-ups pending already, and
 	// a woken worker pops until the queue is empty.
@@ -504,29 +528,41 @@ func (q *runQueue) push(p *lp.Process, owned bool) error {
 	return nil
 }
 
-// pop takes the oldest LP. With none queued it returns nil and whether the
-// queue is still open, decided under the same lock as the pushes.
-func (q *runQueue) pop() (p *lp.Process, open bool) {
+// queued is an LP in the run queue and when it was pushed (nanotime).
+type queued struct {
+	p  *lp.Process
+	at int64
+}
+
+// nanotime is a monotonic clock reading in nanoseconds, for queue waits.
+func nanotime() int64 { return int64(time.Since(epoch)) }
+
+var epoch = time.Now()
+
+// pop takes the oldest LP and when it was queued. With none queued it
+// returns nil and whether the queue is still open, decided under the same
+// lock as the pushes.
+func (q *runQueue) pop() (p *lp.Process, at int64, open bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if len(q.items) == 0 {
-		return nil, !q.closed
+		return nil, 0, !q.closed
 	}
-	p = q.items[0]
-	q.items[0] = nil
+	it := q.items[0]
+	q.items[0] = queued{}
 	q.items = q.items[1:]
 	if len(q.items) == 0 {
 		q.items = q.items[:0:0] // let the backing array go
 	}
-	return p, true
+	return it.p, it.at, true
 }
 
 // Each calls f for every queued LP, under the queue's lock (install.Queue).
 func (q *runQueue) Each(f func(*lp.Process)) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	for _, p := range q.items {
-		f(p)
+	for _, it := range q.items {
+		f(it.p)
 	}
 }
 
@@ -542,8 +578,8 @@ func (q *runQueue) takeNewest(n int, keep func(*lp.Process) bool) []*lp.Process 
 	defer q.mu.Unlock()
 	var out []*lp.Process
 	for i := len(q.items) - 1; i >= 0 && len(out) < n; i-- {
-		if keep(q.items[i]) {
-			out = append(out, q.items[i])
+		if keep(q.items[i].p) {
+			out = append(out, q.items[i].p)
 			q.items = append(q.items[:i], q.items[i+1:]...)
 		}
 	}

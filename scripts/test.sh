@@ -10,6 +10,8 @@ if [[ "${CI:-}" == "true" || "${TSUBAME_TOOLCHAINS:-}" == "1" ]]; then
   bash scripts/install-chromium.sh
   bash scripts/install-bench-tools.sh # nginx: the evaluation harness's baseline in its smoke test
   export TSUBAME_REQUIRE_TOOLCHAINS=1
+  bash scripts/install-test-tools.sh
+  export TSUBAME_REQUIRE_CHROMIUM=1
 fi
 go vet ./...
 go build -o bin/tsubame ./cmd/tsubame

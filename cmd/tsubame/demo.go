@@ -92,6 +92,7 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	for i, n := range d.Nodes {
 		fmt.Fprintf(stdout, "  %s holds %v\n", n.Name(), app.Placement(i, *nodes))
 	}
+	fmt.Fprintf(stdout, "Dashboard: %s/ui/\nMetrics:   %s/metrics\n", d.URL(), d.URL())
 	if *appName == "images" {
 		if err := democluster.UploadSamples(ctx, d.URL()); err != nil {
 			fmt.Fprintln(stderr, "tsubame demo: upload the sample images:", err)
@@ -108,6 +109,7 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			fmt.Fprintf(stdout, "  tsubame get --http3 ... (start with --ca-out FILE to get the CA HTTP/3 clients must trust)\n")
 		}
 	}
+	fmt.Fprintf(stdout, "  tsubame trace --gateway %s --recent   (or an LP ID from the Tsubame-Lp header)\n", d.URL())
 	fmt.Fprintf(stdout, "  tsubame status --admin %s\nCtrl-C stops it.\n", d.Nodes[0].AdminAddr())
 
 	code := 0

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/tsubame-rt/tsubame/gateway"
 )
@@ -22,8 +21,12 @@ func runGateway(args []string, stdout, stderr io.Writer) int {
 	}, args, stdout, stderr)
 }
 
-func startGateway(ctx context.Context, config string, log *slog.Logger, stdout io.Writer) (server, <-chan error, error) {
+func startGateway(ctx context.Context, config string, logs logMaker, stdout io.Writer) (server, <-chan error, error) {
 	c, err := gateway.LoadConfig(config)
+	if err != nil {
+		return nil, nil, err
+	}
+	log, err := logs(c.Log)
 	if err != nil {
 		return nil, nil, err
 	}

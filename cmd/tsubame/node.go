@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/tsubame-rt/tsubame/gateway"
 	"github.com/tsubame-rt/tsubame/internal/nodegateway"
@@ -27,13 +26,17 @@ func runNode(args []string, stdout, stderr io.Writer) int {
 	}, args, stdout, stderr)
 }
 
-func startNode(ctx context.Context, config string, log *slog.Logger, stdout io.Writer) (server, <-chan error, error) {
+func startNode(ctx context.Context, config string, logs logMaker, stdout io.Writer) (server, <-chan error, error) {
 	c, gc, err := nodegateway.LoadConfig(config)
 	if err != nil {
 		return nil, nil, err
 	}
 	if err := c.CheckFiles(config); err != nil {
 		return nil, nil, fmt.Errorf("files the config names cannot be read:\n%w", err)
+	}
+	log, err := logs(c.Log)
+	if err != nil {
+		return nil, nil, err
 	}
 	if gc == nil {
 		n, err := node.New(ctx, c, node.Options{Logger: log})

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"io"
 	"log/slog"
 	"net/http"
@@ -63,7 +64,7 @@ input = "query:name"
 		}
 	}
 	var out bytes.Buffer
-	srv, _, err := startNode(context.Background(), filepath.Join(dir, "node.toml"), slog.New(slog.NewTextHandler(io.Discard, nil)), &out)
+	srv, _, err := startNode(context.Background(), filepath.Join(dir, "node.toml"), func(obs.LogConfig) (*slog.Logger, error) { return slog.New(slog.DiscardHandler), nil }, &out)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/obs"
 )
 
 // shutdownGrace bounds a graceful stop: requests in flight get this long to
@@ -27,11 +29,12 @@ type daemon struct {
 	name       string // the subcommand: "node" runs as `tsubame node`
 	about      string // what the usage says after its first line
 	configHelp string // the --config flag's help; its `file` names the value
-	// start loads the config file and starts the server, logging to log, and
-	// prints the one line a script (or the e2e test) reads its actual
-	// addresses from. failed, if not nil, delivers a failure that ends the
-	// run early (a gateway's HTTP listener failing).
-	start func(ctx context.Context, config string, log *slog.Logger, stdout io.Writer) (srv server, failed <-chan error, err error)
+	// start loads the config file and starts the server, logging to the
+	// logger logs makes from the config's [log] section, and prints the one
+	// line a script (or the e2e test) reads its actual addresses from.
+	// failed, if not nil, delivers a failure that ends the run early (a
+	// gateway's HTTP listener failing).
+	start func(ctx context.Context, config string, logs logMaker, stdout io.Writer) (srv server, failed <-chan error, err error)
 	// failedStopExits makes a failed graceful stop exit 1: a node that
 	// could not drain has lost LPs.
 	failedStopExits bool
@@ -43,7 +46,8 @@ func serve(d daemon, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("tsubame "+d.name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	config := fs.String("config", "", d.configHelp)
-	verbose := fs.Bool("v", false, "log at debug level")
+	verbose := fs.Bool("v", false, "log at debug level (whatever [log] level says)")
+	format := fs.String("log-format", "", "`text` or `json` (default: [log] format, else text on a terminal and JSON otherwise)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: tsubame %s --config FILE [-v]\n\n%s\n", d.name, d.about)
 		fs.PrintDefaults()
@@ -58,7 +62,17 @@ func serve(d daemon, args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	log := textLogger(stderr, *verbose)
-	srv, failed, err := d.start(ctx, *config, log, stdout)
+	logs := func(c obs.LogConfig) (*slog.Logger, error) {
+		if *format != "" {
+			c.Format = *format
+		}
+		l, err := obs.NewLogger(stderr, c, *verbose)
+		if err == nil {
+			log = l
+		}
+		return l, err
+	}
+	srv, failed, err := d.start(ctx, *config, logs, stdout)
 	if err != nil {
 		fmt.Fprintf(stderr, "tsubame %s: %v\n", d.name, err)
 		return 1
@@ -82,8 +96,12 @@ func serve(d daemon, args []string, stdout, stderr io.Writer) int {
 	return code
 }
 
-// textLogger is the log of a node, a gateway and the demo: text on w, at
-// debug level if debug.
+// logMaker makes a server's logger from its config's [log] section and the
+// command line.
+type logMaker func(obs.LogConfig) (*slog.Logger, error)
+
+// textLogger is the log of the demo, and of a node or gateway until its
+// config is read: text on w, at debug level if debug.
 func textLogger(w io.Writer, debug bool) *slog.Logger {
 	level := slog.LevelInfo
 	if debug {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"testing"
@@ -48,7 +47,7 @@ func TestServeStop(t *testing.T) {
 			failed := make(chan error, 1)
 			var gotConfig string
 			d := daemon{name: "fake", about: "a fake", configHelp: "`file`", failedStopExits: tc.stopExits,
-				start: func(ctx context.Context, config string, log *slog.Logger, stdout io.Writer) (server, <-chan error, error) {
+				start: func(ctx context.Context, config string, logs logMaker, stdout io.Writer) (server, <-chan error, error) {
 					gotConfig = config
 					if !tc.signal {
 						failed <- errors.New("listener broke")
@@ -95,7 +94,7 @@ func signalSelf() error {
 func TestServeExitCodes(t *testing.T) {
 	started := 0
 	d := daemon{name: "fake", about: "a fake", configHelp: "`file`",
-		start: func(ctx context.Context, config string, log *slog.Logger, stdout io.Writer) (server, <-chan error, error) {
+		start: func(ctx context.Context, config string, logs logMaker, stdout io.Writer) (server, <-chan error, error) {
 			started++
 			return nil, nil, errors.New("no such file")
 		}}

@@ -12,6 +12,8 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"io"
 	"log/slog"
 	"net"
@@ -90,8 +92,11 @@ type Cluster struct {
 	// KV is the store every node of the cluster uses.
 	KV *kv.Store
 
-	cfg     Config // with App set
-	log     *slog.Logger
+	cfg Config // with App set
+	log *slog.Logger
+	// metrics is the registry every member of the demo shares, each with
+	// a member label: the gateway's /metrics serves the whole cluster.
+	metrics *prometheus.Registry
 	started int // nodes ever started: the next one is node-(started+1)
 }
 
@@ -163,7 +168,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	} else {
 		ln.Close()
 	}
-	d := &Cluster{Nodes: make([]*node.Node, c.Nodes), cfg: c, log: log, started: c.Nodes}
+	d := &Cluster{Nodes: make([]*node.Node, c.Nodes), cfg: c, log: log, started: c.Nodes, metrics: obs.NewRegistry()}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -179,6 +184,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	gc.HTTP.Listen = c.HTTP
 	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
 	gc.HTTP.ExposeTrace = true
+	gc.HTTP.UI = true // the dashboard, /metrics and journeys on the gateway's address
 	gc.Routes = c.App.Routes
 	if c.App.Gateway != nil {
 		c.App.Gateway(&gc)
@@ -201,7 +207,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("democluster: %w", err)
 	}
-	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log}
+	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log, Metrics: d.metrics}
 
 	seeds, err := d.startNodes(ctx, gc, gopt)
 	if err != nil {
@@ -293,7 +299,7 @@ func (d *Cluster) nodeConfig(i int, comps []string, seeds []string) (node.Config
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	return nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV}, nil
+	return nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV, Metrics: d.metrics}, nil
 }
 
 // AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1

@@ -10,6 +10,7 @@ package nodegateway
 import (
 	"context"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/internal/obs"
 	"sync/atomic"
 
 	"github.com/tsubame-rt/tsubame/gateway"
@@ -33,6 +34,12 @@ func Start(ctx context.Context, nc node.Config, gc gateway.Config, no node.Optio
 	if no.Logger == nil {
 		no.Logger = o.Logger
 	}
+	if no.Metrics == nil && o.Metrics == nil {
+		// One registry for both halves of the process: the node's admin
+		// /metrics and the gateway's serve the same figures.
+		r := obs.NewRegistry()
+		no.Metrics, o.Metrics = r, r
+	}
 	if o.ClusterTLS == nil {
 		o.ClusterTLS = no.TLS // the admin API serves with the node's certificate
 	}
@@ -46,6 +53,7 @@ func Start(ctx context.Context, nc node.Config, gc gateway.Config, no node.Optio
 	if err != nil {
 		return nil, nil, err
 	}
+	o.Self = func() obs.UIMember { return selfMember(n) }
 	g, err := gateway.Embed(gc, n, o)
 	if err != nil {
 		n.Close()
@@ -53,4 +61,18 @@ func Start(ctx context.Context, nc node.Config, gc gateway.Config, no node.Optio
 	}
 	core.Store(g)
 	return n, g, nil
+}
+
+// selfMember is the node as the dashboard draws it.
+func selfMember(n *node.Node) obs.UIMember {
+	st := n.Status()
+	m := obs.UIMember{Name: n.Name(), Fresh: true, Components: []obs.UIComponent{}}
+	if len(st.Members) > 0 {
+		me := st.Members[0]
+		m.Load, m.Queue, m.Workers = me.Load, me.Queue, me.Workers
+		for _, c := range me.Components {
+			m.Components = append(m.Components, obs.UIComponent{Name: c.Name, Version: c.Hash})
+		}
+	}
+	return m
 }

@@ -2,6 +2,7 @@ package obs
 
 import (
 	"fmt"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"io"
 	"log/slog"
 	"os"
@@ -28,7 +29,7 @@ func (c LogConfig) Validate() error {
 	case "", "auto", "text", "json":
 		return nil
 	}
-	return fmt.Errorf("log.format: %q is not auto, text or json", c.Format)
+	return &tomlconf.Problem{Key: "log.format", Err: fmt.Errorf("%q is not auto, text or json", c.Format)}
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -42,7 +43,7 @@ func parseLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, fmt.Errorf("log.level: %q is not debug, info, warn or error", s)
+	return 0, &tomlconf.Problem{Key: "log.level", Err: fmt.Errorf("%q is not debug, info, warn or error", s)}
 }
 
 // NewLogger returns the logger of a node, gateway or demo writing to w as c

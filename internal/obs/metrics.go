@@ -115,8 +115,8 @@ func NewNodeMetrics(reg prometheus.Registerer, g NodeGauges) *NodeMetrics {
 	}
 	empty := map[string]*compMetrics{}
 	m.byComp.Store(&empty)
-	for r := range m.byReason {
-		m.byReason[r] = m.migrations.WithLabelValues(lp.Move(r).String())
+	for r := lp.MoveNotHeld; int(r) < len(m.byReason); r++ {
+		m.byReason[r] = m.migrations.WithLabelValues(r.String())
 	}
 	gauge := func(name, help string, fn func() float64) {
 		if fn != nil {
@@ -176,17 +176,20 @@ func (m *NodeMetrics) Step(component string, o lp.Outcome, seconds, wait float64
 	}
 }
 
-// Hop records one LP handed to another member: why, its size, and the time
-// to the acknowledgement.
-func (m *NodeMetrics) Hop(reason lp.Move, bytes int, seconds float64) {
-	if m == nil {
-		return
-	}
-	if int(reason) < len(m.byReason) {
+// Migrated counts one LP this node handed on, by why.
+func (m *NodeMetrics) Migrated(reason lp.Move) {
+	if m != nil && reason != lp.MoveNone && int(reason) < len(m.byReason) {
 		m.byReason[reason].Inc()
 	}
-	m.hopBytes.Observe(float64(bytes))
-	m.hopTime.Observe(seconds)
+}
+
+// Sent records one LP sent to another member and acknowledged: its size
+// and the time to the acknowledgement.
+func (m *NodeMetrics) Sent(bytes int, seconds float64) {
+	if m != nil {
+		m.hopBytes.Observe(float64(bytes))
+		m.hopTime.Observe(seconds)
+	}
 }
 
 // HopFailed counts a migration attempt that did not hand the LP on.
@@ -232,13 +235,10 @@ func (m *NodeMetrics) Membership(event string) {
 
 // GatewayMetrics are a gateway's metrics.
 type GatewayMetrics struct {
-	requests   *prometheus.CounterVec   // route, code
-	duration   *prometheus.HistogramVec // route
-	resends    prometheus.Counter
-	duplicates prometheus.Counter
-	dispatch   *prometheus.CounterVec // outcome
-	hopBytes   prometheus.Histogram
-	hopTime    prometheus.Histogram
+	requests *prometheus.CounterVec   // route, code
+	duration *prometheus.HistogramVec // route
+	hopBytes prometheus.Histogram
+	hopTime  prometheus.Histogram
 
 	byRoute atomic.Pointer[map[string]*routeMetrics]
 	routeMu sync.Mutex
@@ -253,30 +253,46 @@ type routeMetrics struct {
 	route string
 }
 
-// NewGatewayMetrics registers a gateway's metrics on reg. inFlight is read
-// at scrape time.
-func NewGatewayMetrics(reg prometheus.Registerer, inFlight func() float64) *GatewayMetrics {
+// GatewayCounters are the gateway's own counters, read at scrape time so
+// that its request path keeps a single atomic add per event.
+type GatewayCounters struct {
+	InFlight   func() float64
+	Resends    func() float64
+	Duplicates func() float64
+	// Failures counts requests that ended without a reply, by why
+	// (no-holder, unavailable, timeout, busy, too-large).
+	Failures map[string]func() float64
+}
+
+// NewGatewayMetrics registers a gateway's metrics on reg.
+func NewGatewayMetrics(reg prometheus.Registerer, c GatewayCounters) *GatewayMetrics {
 	f := factory{reg}
 	m := &GatewayMetrics{
 		requests: f.counterVec("http_requests_total",
 			"HTTP requests the gateway answered, by route pattern and status code.", "route", "code"),
 		duration: f.histogramVec("http_request_duration_seconds",
 			"Time from a request's arrival to its answer, by route pattern.", httpBuckets, "route"),
-		resends: f.counter("gateway_resends_total",
-			"Requests the gateway sent again after an attempt timed out or nobody took it."),
-		duplicates: f.counter("gateway_duplicates_total",
-			"Late replies the gateway dropped because an earlier attempt had answered."),
-		dispatch: f.counterVec("gateway_dispatch_failures_total",
-			"Requests that ended without a reply, by why (no-holder, unavailable, timeout, busy, too-large).", "reason"),
 		hopBytes: f.histogram("gateway_hop_bytes", "Encoded size of an LP the gateway sent to a node.", sizeBuckets),
 		hopTime: f.histogram("gateway_hop_duration_seconds",
 			"Time from the gateway sending an LP to the node's acknowledgement.", hopBuckets),
 	}
 	empty := map[string]*routeMetrics{}
 	m.byRoute.Store(&empty)
-	if inFlight != nil {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: "gateway_in_flight",
-			Help: "Requests waiting for their LP to come back."}, inFlight))
+	fn := func(name, help string, read func() float64, counter bool, labels prometheus.Labels) {
+		if read == nil {
+			return
+		}
+		if counter {
+			reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: Namespace, Name: name, Help: help, ConstLabels: labels}, read))
+		} else {
+			reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: Namespace, Name: name, Help: help, ConstLabels: labels}, read))
+		}
+	}
+	fn("gateway_in_flight", "Requests waiting for their LP to come back.", c.InFlight, false, nil)
+	fn("gateway_resends_total", "Requests the gateway sent again after an attempt timed out or nobody took it.", c.Resends, true, nil)
+	fn("gateway_duplicates_total", "Late replies the gateway dropped because an earlier attempt had answered.", c.Duplicates, true, nil)
+	for reason, read := range c.Failures {
+		fn("gateway_failures_total", "Requests that ended without a reply from the cluster, by why.", read, true, prometheus.Labels{"reason": reason})
 	}
 	return m
 }
@@ -354,28 +370,8 @@ func (m *GatewayMetrics) Request(route string, status int, seconds float64) {
 	r.time.Observe(seconds)
 }
 
-// Resend counts a resend; Duplicate a late reply dropped.
-func (m *GatewayMetrics) Resend() {
-	if m != nil {
-		m.resends.Inc()
-	}
-}
-
-func (m *GatewayMetrics) Duplicate() {
-	if m != nil {
-		m.duplicates.Inc()
-	}
-}
-
-// DispatchFailed counts a request that ended without a reply, by reason.
-func (m *GatewayMetrics) DispatchFailed(reason string) {
-	if m != nil {
-		m.dispatch.WithLabelValues(reason).Inc()
-	}
-}
-
-// Hop records an LP sent to a node and acknowledged.
-func (m *GatewayMetrics) Hop(bytes int, seconds float64) {
+// Sent records an LP sent to a node and acknowledged.
+func (m *GatewayMetrics) Sent(bytes int, seconds float64) {
 	if m != nil {
 		m.hopBytes.Observe(float64(bytes))
 		m.hopTime.Observe(seconds)
@@ -432,4 +428,10 @@ func (c poolCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(poolIdleDesc, prometheus.GaugeValue, float64(p.Idle), p.Component, p.Version)
 		ch <- prometheus.MustNewConstMetric(poolRecyclesDesc, prometheus.CounterValue, float64(p.Recycles), p.Component, p.Version)
 	}
+}
+
+// GathererHandler serves any gatherer (a registry shared by the members of
+// one process, say) in the Prometheus text or negotiated format.
+func GathererHandler(g prometheus.Gatherer) http.Handler {
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 }

@@ -36,9 +36,15 @@ func TestMetricsScrapeAndMove(t *testing.T) {
 	queue := 0.0
 	nm := NewNodeMetrics(reg, NodeGauges{
 		Queue: func() float64 { return queue }, Workers: 4,
-		Pools: func() []PoolStat { return []PoolStat{{Component: "hello", Version: "abcdef", Instances: 2, Idle: 1, Recycles: 3}} },
+		Pools: func() []PoolStat {
+			return []PoolStat{{Component: "hello", Version: "abcdef", Instances: 2, Idle: 1, Recycles: 3}}
+		},
 	})
-	gm := NewGatewayMetrics(reg, func() float64 { return 0 })
+	var resends, dups float64
+	gm := NewGatewayMetrics(reg, GatewayCounters{
+		InFlight: func() float64 { return 0 }, Resends: func() float64 { return resends }, Duplicates: func() float64 { return dups },
+		Failures: map[string]func() float64{"timeout": func() float64 { return 2 }},
+	})
 	srv := httptest.NewServer(Handler(reg))
 	defer srv.Close()
 
@@ -73,12 +79,12 @@ func TestMetricsScrapeAndMove(t *testing.T) {
 	before := scrape()
 	for range 3 {
 		nm.Step("hello", lp.OutcomeReply, 0.0001, 0.00001)
-		nm.Hop(lp.MoveNotHeld, 4096, 0.0002)
+		nm.Migrated(lp.MoveNotHeld)
+		nm.Sent(4096, 0.0002)
 		gm.Request("GET /hello", 200, 0.001)
 	}
 	gm.Request("GET /hello", 503, 0.001)
-	gm.Resend()
-	gm.Duplicate()
+	resends, dups = 1, 1
 	nm.Membership("join")
 	nm.Installed("upload")
 	nm.Autogrow("install")
@@ -101,15 +107,16 @@ func TestMetricsScrapeAndMove(t *testing.T) {
 func TestMetricsHotPathAllocs(t *testing.T) {
 	reg := NewRegistry()
 	nm := NewNodeMetrics(reg, NodeGauges{})
-	gm := NewGatewayMetrics(reg, nil)
+	gm := NewGatewayMetrics(reg, GatewayCounters{})
 	comp := string([]byte("hello")) // not a constant: as a decoded LP's name would be
 	nm.Step(comp, lp.OutcomeReply, 1e-4, 1e-5)
 	gm.Request("GET /hello", 200, 1e-3)
 	if n := testing.AllocsPerRun(200, func() {
 		nm.Step(comp, lp.OutcomeReply, 1e-4, 1e-5)
-		nm.Hop(lp.MoveNotHeld, 4096, 2e-4)
+		nm.Migrated(lp.MoveNotHeld)
+		nm.Sent(4096, 2e-4)
 		gm.Request("GET /hello", 200, 1e-3)
-		gm.Hop(100, 1e-4)
+		gm.Sent(100, 1e-4)
 	}); n != 0 {
 		t.Fatalf("%v allocations per step+hop+request, want 0", n)
 	}

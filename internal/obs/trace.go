@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tsubame-rt/tsubame/internal/tomlconf"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -39,12 +40,12 @@ type TraceConfig struct {
 // Validate names the first bad field.
 func (c TraceConfig) Validate() error {
 	if c.Sample != nil && (*c.Sample < 0 || *c.Sample > 1) {
-		return fmt.Errorf("tracing.sample: %v is outside 0 to 1", *c.Sample)
+		return &tomlconf.Problem{Key: "tracing.sample", Err: fmt.Errorf("%v is outside 0 to 1", *c.Sample)}
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("tracing.otlp_endpoint: %q is not an http(s) URL", c.Endpoint)
+			return &tomlconf.Problem{Key: "tracing.otlp_endpoint", Err: fmt.Errorf("%q is not an http(s) URL", c.Endpoint)}
 		}
 	}
 	return nil

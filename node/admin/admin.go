@@ -60,11 +60,15 @@ type Config struct {
 	TLS *tls.Config
 	// Token is the admin bearer token; nil turns the module endpoints off.
 	Token *adminapi.Token
-	// Plain lets /healthz and /v1/status be read over plain HTTP.
+	// Plain lets /healthz, /v1/status, /metrics and the journeys be read
+	// over plain HTTP.
 	Plain bool
 	// KV backs POST /v1/kv/{bucket} (kv.Store); nil turns it off.
 	KV     KV
 	Logger *slog.Logger
+	// Observe, if set, adds GET /metrics and the journey API
+	// (/v1/journeys) to the mux: read-only, no token, like status.
+	Observe func(mux *http.ServeMux)
 }
 
 // Server is a running admin API.
@@ -98,6 +102,9 @@ func Start(c Config, node Node, mods Modules) (*Server, error) {
 	mux.HandleFunc("DELETE /v1/components/{name}", a.auth(a.handleRemove))
 	mux.HandleFunc("GET /v1/components", a.auth(a.handleList))
 	mux.HandleFunc("POST /v1/kv/{bucket}", a.auth(a.handleKV))
+	if c.Observe != nil {
+		c.Observe(mux)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if node.Draining() {
 			http.Error(w, "shutting down", http.StatusServiceUnavailable)
@@ -145,10 +152,18 @@ func (a *Server) Shutdown(ctx context.Context) error { return a.srv.Shutdown(ctx
 
 var writeJSON = adminapi.WriteJSON
 
+// plainPath reports whether path may be read over plain HTTP when Plain is
+// on: health, status, metrics and journeys, which a prober or a Prometheus
+// server without the cluster CA reads.
+func plainPath(path string) bool {
+	return path == "/healthz" || path == "/v1/status" || path == "/metrics" ||
+		path == "/v1/journeys" || strings.HasPrefix(path, "/v1/journeys/")
+}
+
 // gate keeps plain HTTP to the endpoints that may be read without TLS.
 func (a *Server) gate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.TLS == nil && !(a.cfg.Plain && r.Method == http.MethodGet && (r.URL.Path == "/healthz" || r.URL.Path == "/v1/status")) {
+		if r.TLS == nil && !(a.cfg.Plain && r.Method == http.MethodGet && plainPath(r.URL.Path)) {
 			writeJSON(w, http.StatusForbidden, adminapi.Error{Error: "this endpoint needs HTTPS: use https://" + r.Host +
 				" and verify the node's certificate against the cluster CA (tsubame: --ca)"})
 			return

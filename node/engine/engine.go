@@ -183,7 +183,7 @@ func (e *Engine) Step(ctx context.Context, p *lp.Process) (lp.Step, error) {
 	for _, b := range res.Blobs {
 		p.AddBlob(b)
 	}
-	s := lp.Step{Node: e.node, Entry: idx, Micros: micros(elapsed)}
+	s := lp.Step{Node: e.node, Entry: idx, Micros: micros(elapsed), Start: start.UnixMicro()}
 	if p.WireSize()+growth(&res, &s) <= e.maxTotal {
 		s.Outcome = e.apply(p, &res) // the common case: it fits whatever it does
 		p.Record(s, e.maxTrace)

@@ -28,15 +28,16 @@ import (
 // orders and from auto-grow), module fetches from peers, the old versions
 // kept for suspended LPs, and per-component statistics.
 type Manager struct {
-	name    string
-	workers int
-	log     *slog.Logger
-	rt      Runtime
-	eng     Engine
-	cl      Cluster
-	net     Requester
-	queue   Queue
-	changed func()
+	name      string
+	workers   int
+	log       *slog.Logger
+	rt        Runtime
+	eng       Engine
+	cl        Cluster
+	net       Requester
+	queue     Queue
+	changed   func()
+	installed func(source string)
 
 	store     *store.Store
 	maxBytes  int
@@ -129,6 +130,9 @@ type Deps struct {
 	// Changed republishes the node's component list after an install or
 	// removal, and tells the cluster.
 	Changed func()
+	// Installed, if set, hears of each install done here by its source
+	// (metrics).
+	Installed func(source string)
 }
 
 // Install sources, as the manifest and the components list show them.
@@ -149,7 +153,7 @@ const installTimeout = 60 * time.Second
 func New(ctx context.Context, c Config, d Deps) (*Manager, error) {
 	h := &Manager{
 		name: c.Name, workers: c.Workers, log: d.Logger,
-		rt: d.Runtime, eng: d.Engine, cl: d.Cluster, net: d.Net, queue: d.Queue, changed: d.Changed,
+		rt: d.Runtime, eng: d.Engine, cl: d.Cluster, net: d.Net, queue: d.Queue, changed: d.Changed, installed: d.Installed,
 		maxBytes:  c.MaxBytes,
 		keepOld:   c.KeepOld,
 		configSum: map[string]lp.Hash{},
@@ -318,6 +322,9 @@ func (h *Manager) installLocal(ctx context.Context, name string, hash lp.Hash, o
 	}
 	h.refresh()
 	res.OK, res.Millis = true, time.Since(start).Milliseconds()
+	if h.installed != nil {
+		h.installed(o.source)
+	}
 	h.log.Info("component installed", "component", name, "hash", hash.Short(), "bytes", mod.Size(), "source", o.source,
 		"by", o.by, "fetched_from", from, "ms", res.Millis)
 	return res, nil

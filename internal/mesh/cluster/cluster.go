@@ -104,6 +104,10 @@ type Config struct {
 	// gossip with AES-GCM; members without it cannot join or inject reports.
 	SecretKey []byte
 	Logger    *slog.Logger
+	// OnMember, if set, hears of each membership change: "join", "leave"
+	// (a member left gracefully) or "fail" (it stopped answering). It must
+	// not block (metrics).
+	OnMember func(event string)
 }
 
 // Defaults for Config.
@@ -683,6 +687,9 @@ func (e *events) upsert(n *memberlist.Node, join bool) {
 	delete(e.gone, n.Name)
 	e.mu.Unlock()
 	if join || !ok {
+		if e.cfg.OnMember != nil {
+			e.cfg.OnMember("join")
+		}
 		e.log.Info("member joined", "peer", n.Name, "gossip", n.Address(), "quic", meta.QUIC, "gateway", meta.Gateway)
 		select {
 		case e.needFull <- n.Name:
@@ -708,6 +715,13 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 		delete(e.gone, oldest)
 	}
 	e.mu.Unlock()
+	event := "fail"
+	if n.State == memberlist.StateLeft {
+		event = "leave"
+	}
+	if e.cfg.OnMember != nil {
+		e.cfg.OnMember(event)
+	}
 	if n.State == memberlist.StateLeft {
 		e.log.Info("member left", "peer", n.Name)
 	} else {

@@ -62,6 +62,9 @@ type Config struct {
 	MaxBytes int
 	// Logger gets a debug line per failed send; nil discards.
 	Logger *slog.Logger
+	// Observe, if set, hears of every send: the LP, how long until the
+	// holder acknowledged or the send failed, and the error (metrics).
+	Observe func(p *lp.Process, took time.Duration, err error)
 }
 
 // DefaultSendTimeout: a hop is ~100us and a handshake ~1ms on a LAN, and a
@@ -204,7 +207,12 @@ func (d *Dispatcher) MeanLoad(holders []cluster.Peer) float64 {
 func (d *Dispatcher) SendTo(ctx context.Context, peer cluster.Peer, p *lp.Process) error {
 	ctx, cancel := context.WithTimeout(ctx, d.cfg.SendTimeout)
 	defer cancel()
-	if err := d.net.Send(ctx, peer.Meta.QUIC, p); err != nil {
+	start := time.Now()
+	err := d.net.Send(ctx, peer.Meta.QUIC, p)
+	if d.cfg.Observe != nil {
+		d.cfg.Observe(p, time.Since(start), err)
+	}
+	if err != nil {
 		return err
 	}
 	d.mu.Lock()
