@@ -102,6 +102,9 @@ func embed(c Config, n Host, o Options) (*Gateway, error) {
 		return nil, err
 	}
 	g.obs = g.newObs(o.Metrics, tracer)
+	if o.NoObservability {
+		g.obs = nil
+	}
 	g.self = o.Self
 	handler := g.Handler()
 	if c.HTTP.UI {

@@ -228,7 +228,7 @@ func (g *Gateway) serveRoute(rt *route) http.HandlerFunc {
 			return
 		}
 		var tc lp.TraceContext
-		q = g.obs.tr.StartRequest(r.Context(), r, rt.pattern, &tc)
+		q = g.obs.tracer().StartRequest(r.Context(), r, rt.pattern, &tc)
 		p, err = g.do(r.Context(), rt.Component, rt.Kind, input, tc)
 		if err != nil {
 			status = dispatchFailed(w, err)

@@ -47,9 +47,17 @@ func (g *Gateway) newObs(shared *prometheus.Registry, tr *obs.Tracer) *gatewayOb
 	return &gatewayObs{met: met, ring: obs.NewRing(g.name, 0), tr: tr, gather: gather}
 }
 
+// tracer is o's tracer; nil (tracing off) when o is.
+func (o *gatewayObs) tracer() *obs.Tracer {
+	if o == nil {
+		return nil
+	}
+	return o.tr
+}
+
 // observeSend is the dispatcher's Observe hook.
 func (g *Gateway) observeSend(p *lp.Process, took time.Duration, err error) {
-	if err == nil {
+	if err == nil && g.obs != nil {
 		g.obs.met.Sent(p.WireSize(), took.Seconds())
 	}
 }
@@ -57,6 +65,9 @@ func (g *Gateway) observeSend(p *lp.Process, took time.Duration, err error) {
 // finished records an answered request: its metrics, and, when an LP came
 // back, its journey and the request span's LP.
 func (o *gatewayObs) finished(route string, status int, start time.Time, p *lp.Process, q obs.Request) {
+	if o == nil {
+		return
+	}
 	elapsed := time.Since(start)
 	o.met.Request(route, status, elapsed.Seconds())
 	attempts := 0
@@ -98,6 +109,9 @@ func (g *Gateway) uiMembers() []obs.UIMember {
 // obsRoutes adds GET /metrics, the journey API and (when ui) the dashboard
 // to mux.
 func (g *Gateway) obsRoutes(mux *http.ServeMux, ui bool) {
+	if g.obs == nil {
+		return
+	}
 	mux.Handle("GET /metrics", obs.GathererHandler(g.obs.gather))
 	g.obs.ring.Routes(mux, "/v1")
 	if ui {

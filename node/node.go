@@ -69,6 +69,9 @@ type Options struct {
 	// SpanExporter, if set, receives the node's step spans instead of the
 	// OTLP exporter [tracing] configures (tests, benchmarks).
 	SpanExporter sdktrace.SpanExporter
+	// NoObservability turns metrics, spans and the journey ring off: the
+	// baseline the cost of observing is measured against.
+	NoObservability bool
 
 	// wrap, if set, wraps the engine as the runner sees it (benchmarks
 	// shape step times with it).

@@ -28,6 +28,9 @@ type nodeObs struct {
 // name, when the program shares one registry among members; else on a
 // registry of its own), its journey ring and its tracer.
 func (n *Node) startObs(ctx context.Context, o Options) error {
+	if o.NoObservability {
+		return nil
+	}
 	var reg prometheus.Registerer
 	var gather prometheus.Gatherer
 	if o.Metrics != nil {
@@ -79,6 +82,9 @@ func (n *Node) poolStats() []obs.PoolStat {
 
 // routes adds GET /metrics and the journey API to the admin mux.
 func (o *nodeObs) routes(mux *http.ServeMux) {
+	if o == nil {
+		return
+	}
 	mux.Handle("GET /metrics", promHandler(o.gather))
 	o.ring.Routes(mux, "/v1")
 }

@@ -2,10 +2,15 @@ package democluster
 
 import (
 	"context"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/tsubame-rt/tsubame/internal/obs"
 
 	"github.com/tsubame-rt/tsubame/internal/cputime"
 	"github.com/tsubame-rt/tsubame/internal/loadgen"
@@ -78,4 +83,45 @@ func benchHello(b *testing.B, base string) {
 	cpu.Report(b, b.N)
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
 	b.ReportMetric(float64(loadgen.Percentile(s.Latencies(), 99).Microseconds()), "p99-µs")
+}
+
+// BenchmarkHelloObs is the cost of observing /hello: the same cluster (3
+// nodes, gateway embedded in node-1, hello -> greet -> hello across nodes)
+// with metrics, spans and journey rings off (the baseline), with metrics on
+// and tracing off (the default), and with tracing sampled at 1% and 100%,
+// exported over OTLP/HTTP to a local endpoint that reads and drops each
+// batch. Compare req/s and CPU per request within one run:
+//
+//	go test -run '^$' -bench HelloObs -benchtime 20000x ./internal/democluster
+func BenchmarkHelloObs(b *testing.B) {
+	var exported atomic.Int64
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.Copy(io.Discard, r.Body)
+		exported.Add(n)
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer sink.Close()
+	ratio := func(r float64) *float64 { return &r }
+	for _, v := range []struct {
+		name string
+		off  bool
+		tr   obs.TraceConfig
+	}{
+		{name: "off", off: true},
+		{name: "metrics"},
+		{name: "trace=1%", tr: obs.TraceConfig{Endpoint: sink.URL + "/v1/traces", Sample: ratio(0.01)}},
+		{name: "trace=100%", tr: obs.TraceConfig{Endpoint: sink.URL + "/v1/traces", Sample: ratio(1)}},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			d, err := Start(context.Background(), Config{Nodes: 3, HTTP: "127.0.0.1:0", Embed: true,
+				NoObservability: v.off, Tracing: v.tr})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer d.Close()
+			before := exported.Load()
+			benchHello(b, d.URL())
+			b.ReportMetric(float64(exported.Load()-before)/float64(b.N), "otlp-B/req")
+		})
+	}
 }

@@ -60,6 +60,11 @@ type Config struct {
 	// belongs there crosses no QUIC hop. Otherwise the gateway is a member
 	// of its own and every request crosses to a node and back.
 	Embed bool
+	// Tracing is every member's [tracing] (default off).
+	Tracing obs.TraceConfig
+	// NoObservability turns every member's metrics, spans and journey ring
+	// off: the baseline their cost is measured against.
+	NoObservability bool
 }
 
 // App is what a cluster serves: modules, which node holds which, routes.
@@ -185,6 +190,7 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	gc.HTTP.TCP = "http" // curl http://... works with no flags; HTTP/3 on UDP
 	gc.HTTP.ExposeTrace = true
 	gc.HTTP.UI = true // the dashboard, /metrics and journeys on the gateway's address
+	gc.Tracing = c.Tracing
 	gc.Routes = c.App.Routes
 	if c.App.Gateway != nil {
 		c.App.Gateway(&gc)
@@ -207,7 +213,8 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("democluster: %w", err)
 	}
-	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log, Metrics: d.metrics}
+	gopt := gateway.Options{HTTPCert: &tls.Config{Certificates: []tls.Certificate{pair}}, Logger: log, Metrics: d.metrics,
+		NoObservability: c.NoObservability}
 
 	seeds, err := d.startNodes(ctx, gc, gopt)
 	if err != nil {
@@ -299,7 +306,9 @@ func (d *Cluster) nodeConfig(i int, comps []string, seeds []string) (node.Config
 	for _, comp := range comps {
 		mods[comp] = d.cfg.App.Modules[comp]
 	}
-	return nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV, Metrics: d.metrics}, nil
+	nc.Tracing = d.cfg.Tracing
+	return nc, node.Options{TLS: tlsConf, Modules: mods, Logger: d.log, Hold: d.cfg.Hold, KV: d.KV, Metrics: d.metrics,
+		NoObservability: d.cfg.NoObservability}, nil
 }
 
 // AddNode starts one more node, placed as node len(Nodes) of len(Nodes)+1
