@@ -84,7 +84,13 @@ func TestRunChain(t *testing.T) {
 		t.Fatalf("trace %+v", p.Trace)
 	}
 	for i, s := range p.Trace {
-		s.Micros = 0
+		if i > 0 && s.Start < p.Trace[i-1].Start {
+			t.Errorf("trace[%d] starts at %d, before the step before it (%d)", i, s.Start, p.Trace[i-1].Start)
+		}
+		if s.Start == 0 {
+			t.Errorf("trace[%d] has no start time", i)
+		}
+		s.Micros, s.Start = 0, 0
 		if s != want[i] {
 			t.Errorf("trace[%d] = %+v, want %+v", i, s, want[i])
 		}
