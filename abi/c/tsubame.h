@@ -72,6 +72,34 @@ TS__IMPORT(call) void tsubame_call(const void *target, uint32_t target_len, cons
 TS__IMPORT(fail) void tsubame_fail(uint32_t code, const void *msg, uint32_t msg_len);
 TS__IMPORT(log) void tsubame_log(uint32_t level, const void *msg, uint32_t msg_len);
 
+/* ABI 1.1 key-value buckets (ABI.md section 10). A module imports only the
+ * ones it calls. Each returns a length or 0, or minus a TS_KV_* status. */
+TS__IMPORT(kv_get) int32_t tsubame_kv_get(const void *b, uint32_t bl, const void *k, uint32_t kl, void *v, uint32_t vcap);
+TS__IMPORT(kv_value) int32_t tsubame_kv_value(void *v, uint32_t vcap);
+TS__IMPORT(kv_set) int32_t tsubame_kv_set(const void *b, uint32_t bl, const void *k, uint32_t kl, const void *v,
+                                          uint32_t vl, uint32_t ttl_ms);
+TS__IMPORT(kv_del) int32_t tsubame_kv_del(const void *b, uint32_t bl, const void *k, uint32_t kl);
+TS__IMPORT(kv_add) int32_t tsubame_kv_add(const void *b, uint32_t bl, const void *k, uint32_t kl, int32_t delta,
+                                          int64_t *out);
+TS__IMPORT(kv_cas) int32_t tsubame_kv_cas(const void *b, uint32_t bl, const void *k, uint32_t kl, const void *e,
+                                          uint32_t el, const void *v, uint32_t vl, uint32_t ttl_ms);
+TS__IMPORT(kv_after) int32_t tsubame_kv_after(uint32_t n);
+
+/* KV statuses (negated in the functions' returns) and kv_cas's "expect the
+ * key absent" length. */
+enum {
+	TS_KV_NOT_FOUND = 1,
+	TS_KV_TOO_LARGE = 2,
+	TS_KV_UNAVAILABLE = 3,
+	TS_KV_NOT_GRANTED = 4,
+	TS_KV_MISMATCH = 5,
+	TS_KV_NOT_INTEGER = 6,
+	TS_KV_INVALID = 7,
+};
+#define TS_KV_EXPECT_ABSENT 0xFFFFFFFFu
+/* TS_CODE_STORE_DOWN is the failure code for a store that did not answer. */
+#define TS_CODE_STORE_DOWN 12
+
 /* ---- Freestanding support. --------------------------------------------- */
 
 #if defined(__wasi__)
@@ -336,6 +364,44 @@ static inline void ts_log(uint32_t level, const char *msg) {
 }
 static inline void ts_log_bytes(uint32_t level, ts_bytes msg) { tsubame_log(level, msg.ptr, msg.len); }
 
+/* ---- Key-value buckets (ABI 1.1, ABI.md section 10). ------------------ */
+
+/* ts_kv_get reads key of bucket ("" is the component's private bucket) into
+ * the arena: 0 and *out set, or a TS_KV_* status. A value larger than the
+ * first guess is read again with kv_value, not a second operation. */
+static inline int32_t ts_kv_get(const char *bucket, ts_bytes key, ts_bytes *out) {
+	uint32_t cap = 256;
+	uint8_t *p = (uint8_t *)ts_alloc(cap);
+	int32_t n = tsubame_kv_get(bucket, (uint32_t)ts__strlen(bucket), key.ptr, key.len, p, cap);
+	if (n < 0) return -n;
+	if ((uint32_t)n > cap) {
+		p = (uint8_t *)ts_alloc((uint32_t)n);
+		tsubame_kv_value(p, (uint32_t)n);
+	}
+	out->ptr = p;
+	out->len = (uint32_t)n;
+	return 0;
+}
+/* ts_kv_set stores val under key; ttl_ms 0 keeps it. 0 or a TS_KV_* status. */
+static inline int32_t ts_kv_set(const char *bucket, ts_bytes key, ts_bytes val, uint32_t ttl_ms) {
+	return -tsubame_kv_set(bucket, (uint32_t)ts__strlen(bucket), key.ptr, key.len, val.ptr, val.len, ttl_ms);
+}
+/* ts_kv_del deletes key: 0, TS_KV_NOT_FOUND or another status. */
+static inline int32_t ts_kv_del(const char *bucket, ts_bytes key) {
+	return -tsubame_kv_del(bucket, (uint32_t)ts__strlen(bucket), key.ptr, key.len);
+}
+/* ts_kv_add adds delta atomically and sets *sum: 0 or a TS_KV_* status. */
+static inline int32_t ts_kv_add(const char *bucket, ts_bytes key, int32_t delta, int64_t *sum) {
+	return -tsubame_kv_add(bucket, (uint32_t)ts__strlen(bucket), key.ptr, key.len, delta, sum);
+}
+/* ts_kv_cas stores val only if key's value is expect (expect.ptr NULL: only
+ * if key is absent): 0, TS_KV_MISMATCH or another status. */
+static inline int32_t ts_kv_cas(const char *bucket, ts_bytes key, ts_bytes expect, ts_bytes val, uint32_t ttl_ms) {
+	uint32_t el = expect.ptr ? expect.len : TS_KV_EXPECT_ABSENT;
+	return -tsubame_kv_cas(bucket, (uint32_t)ts__strlen(bucket), key.ptr, key.len, expect.ptr, el, val.ptr, val.len,
+	                       ttl_ms);
+}
+
 /* ---- Sequential calls by deterministic replay (ABI.md section 6). ------ */
 
 #define TS_SUSPEND (-1)
@@ -378,6 +444,13 @@ static inline uint64_t ts__le64(const uint8_t *p) {
 		v = (v << 8) | p[i];
 	return v;
 }
+
+/* ts_seq_kv tells the host, before KV operations in a sequential handler,
+ * how many calls the handler has made so far, so that an operation replayed
+ * on a later step is answered from the journal of the step that first made
+ * it (ABI.md section 10, kv_after). Call it before each group of ts_kv_*
+ * calls that follows a ts_seq_call. */
+static inline void ts_seq_kv(const ts_seq *s) { tsubame_kv_after((uint32_t)s->next); }
 
 /* ts_seq_call makes call number s->next. If it has a recorded result it
  * stores it in *r and returns 0; otherwise it remembers the call and returns
