@@ -67,20 +67,18 @@ func demoMain(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		log = textLogger(stderr, true)
 	}
 	fmt.Fprintf(stdout, "Starting %d nodes and a gateway (compiling the components takes a few seconds)...\n", *nodes)
-	d, err := democluster.Start(ctx, democluster.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log, App: app, Embed: !*standalone})
+	cfg := democluster.Config{Nodes: *nodes, HTTP: *httpAddr, Logger: log, App: app, Embed: !*standalone}
+	if *caOut != "" {
+		// Written before anything listens: a client that sees the gateway answer finds the file.
+		cfg.OnCA = func(pem []byte) error { return os.WriteFile(*caOut, pem, 0o644) } // public: a certificate, no key
+	}
+	d, err := democluster.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintln(stderr, "tsubame demo:", err)
 		if errors.Is(err, syscall.EADDRINUSE) {
 			fmt.Fprintf(stderr, "The gateway address %s is busy: choose another with --http, e.g. --http 127.0.0.1:0\n", *httpAddr)
 		}
 		return 1
-	}
-	if *caOut != "" {
-		if err := os.WriteFile(*caOut, d.CAPEM(), 0o644); err != nil { // public: a certificate, no key
-			fmt.Fprintln(stderr, "tsubame demo:", err)
-			d.Close()
-			return 1
-		}
 	}
 	addr := d.Gateway.HTTPAddr()
 	_, port, _ := net.SplitHostPort(addr)

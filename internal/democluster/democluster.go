@@ -60,6 +60,9 @@ type Config struct {
 	// belongs there crosses no QUIC hop. Otherwise the gateway is a member
 	// of its own and every request crosses to a node and back.
 	Embed bool
+	// OnCA, if set, gets the demo CA's certificate (PEM) before any member
+	// listens, so a file it writes exists by the time HTTP is answered.
+	OnCA func(pem []byte) error
 	// Tracing is every member's [tracing] (default off).
 	Tracing obs.TraceConfig
 	// NoObservability turns every member's metrics, spans and journey ring
@@ -181,6 +184,11 @@ func Start(ctx context.Context, c Config) (_ *Cluster, err error) {
 	}()
 	if d.ca, err = pki.NewCA("tsubame-demo-ca"); err != nil {
 		return nil, fmt.Errorf("democluster: %w", err)
+	}
+	if c.OnCA != nil {
+		if err = c.OnCA(d.CAPEM()); err != nil {
+			return nil, fmt.Errorf("democluster: %w", err)
+		}
 	}
 	if d.KV, err = kv.New(c.App.KV, kv.Options{Logger: log}); err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
