@@ -220,11 +220,16 @@ func runSession(t *testing.T, root, bin string, blocks []block) {
 }
 
 // docEnv is the test's environment with bin/ of the work copy first on PATH
-// and no TSUBAME_* settings of the person running the tests.
+// and no TSUBAME_* settings of the person running the tests, nor the make
+// variables of a `make test` around it (a nested make would print
+// "Entering directory" lines a reader running the doc never sees).
 func docEnv(work string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "TSUBAME_") || strings.HasPrefix(kv, "PATH=") {
+		name, _, _ := strings.Cut(kv, "=")
+		switch {
+		case strings.HasPrefix(name, "TSUBAME_"), name == "PATH",
+			name == "MAKELEVEL", name == "MAKEFLAGS", name == "MFLAGS", name == "MAKEOVERRIDES":
 			continue
 		}
 		env = append(env, kv)
