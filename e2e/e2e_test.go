@@ -171,6 +171,14 @@ func nodeConfig(name, certs, seed string, components map[string]string) string {
 	return b.String()
 }
 
+// gatewayConfig is the start of a gateway's TOML: its seed, its certificate
+// under the test CA and an HTTP listener on a free port; a test appends the
+// rest of [http] and its other sections.
+func gatewayConfig(certs, seed string) string {
+	return fmt.Sprintf("seeds = [%q]\n[tls]\nca = %q\ncert = %q\nkey = %q\n[http]\nlisten = \"127.0.0.1:0\"\n",
+		seed, filepath.Join(certs, "ca.pem"), filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem"))
+}
+
 const gatewayRoutes = `
 [[route]]
 method = "GET"
@@ -266,18 +274,11 @@ func TestKillNodeMidRun(t *testing.T) {
 	if n2 == nil || n3 == nil {
 		t.FailNow()
 	}
-	gw := start(t, bin, dir, "gateway", "gateway", fmt.Sprintf(`seeds = [%q]
-[tls]
-ca = %q
-cert = %q
-key = %q
-[http]
-listen = "127.0.0.1:0"
-max_body_bytes = 1024
+	gw := start(t, bin, dir, "gateway", "gateway", gatewayConfig(certs, seed)+`max_body_bytes = 1024
 [dispatch]
 attempts = 4
 attempt_timeout = "1s"
-`, seed, filepath.Join(certs, "ca.pem"), filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem"))+gatewayRoutes)
+`+gatewayRoutes)
 	base := regexp.MustCompile(`https?://\S+`).FindString(gw.line)
 	if base == "" {
 		t.Fatalf("no URL in the gateway's line %q", gw.line)

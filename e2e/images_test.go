@@ -80,19 +80,12 @@ timeout = "2s"
 	route := func(method, path string) string {
 		return fmt.Sprintf("\n[[route]]\nmethod = %q\npath = %q\ncomponent = \"img-front\"\nkind = \"http\"\ninput = \"request\"\noutput = \"response\"\n", method, path)
 	}
-	gw := start(t, bin, dir, "gateway", "gateway", fmt.Sprintf(`seeds = [%q]
-[tls]
-ca = %q
-cert = %q
-key = %q
-[http]
-listen = "127.0.0.1:0"
-expose_trace = true
+	gw := start(t, bin, dir, "gateway", "gateway", gatewayConfig(certs, seed)+`expose_trace = true
 max_body_bytes = 2097152
 [dispatch]
 attempts = 3
 attempt_timeout = "25s"
-`, seed, filepath.Join(certs, "ca.pem"), filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem"))+
+`+
 		route("PUT", "/img/{name}")+route("GET", "/img/{name}")+route("GET", "/img/{$}"))
 	base := regexp.MustCompile(`https?://\S+`).FindString(gw.line)
 	client := &http.Client{Timeout: 3 * time.Minute}

@@ -83,14 +83,7 @@ func TestHotInstallUnderLoad(t *testing.T) {
 	n3conf := hotNodeConfig("node-3", certs, filepath.Join(dir, "d3"), token, seed, nil)
 	n3 := start(t, bin, dir, "node-3", "node", n3conf)
 	_ = n2
-	gw := start(t, bin, dir, "gateway", "gateway", fmt.Sprintf(`seeds = [%q]
-[tls]
-ca = %q
-cert = %q
-key = %q
-[http]
-listen = "127.0.0.1:0"
-expose_trace = true
+	gw := start(t, bin, dir, "gateway", "gateway", gatewayConfig(certs, seed)+fmt.Sprintf(`expose_trace = true
 [admin]
 listen = "127.0.0.1:0"
 token_file = %q
@@ -100,7 +93,7 @@ path = "/hello"
 component = "hello"
 kind = "say"
 input = "query:name"
-`, seed, ca, filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem"), token))
+`, token))
 	base := regexp.MustCompile(`https?://\S+`).FindString(gw.line)
 	gwAdmin := gw.field(t, "admin")
 	client := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}

@@ -65,14 +65,7 @@ timeout = "2s"
 	if n2 == nil || n3 == nil {
 		t.FailNow()
 	}
-	gw := start(t, bin, dir, "gateway", "gateway", fmt.Sprintf(`seeds = [%q]
-[tls]
-ca = %q
-cert = %q
-key = %q
-[http]
-listen = "127.0.0.1:0"
-[dispatch]
+	gw := start(t, bin, dir, "gateway", "gateway", gatewayConfig(certs, seed)+`[dispatch]
 attempts = 6
 attempt_timeout = "1s"
 
@@ -81,7 +74,7 @@ method = "GET"
 path = "/count"
 component = "counter"
 kind = "incr"
-`, seed, filepath.Join(certs, "ca.pem"), filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem")))
+`)
 	base := regexp.MustCompile(`https?://\S+`).FindString(gw.line)
 	client := &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 32}}
 	poll(t, 30*time.Second, func() string {

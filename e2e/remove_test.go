@@ -43,14 +43,7 @@ func TestRemoveAllWhileSuspended(t *testing.T) {
 	// slow spins for two seconds: node-2's step deadline leaves room.
 	start(t, bin, dir, "node-2", "node", strings.Replace(hotNodeConfig("node-2", certs, filepath.Join(dir, "d2"), token, seed,
 		map[string]string{"slow": abs("../testdata/spin.wasm")}), "workers = 2\n", "workers = 4\n", 1)+"[limits]\nstep_timeout = \"10s\"\n")
-	gw := start(t, bin, dir, "gateway", "gateway", fmt.Sprintf(`seeds = [%q]
-[tls]
-ca = %q
-cert = %q
-key = %q
-[http]
-listen = "127.0.0.1:0"
-[dispatch]
+	gw := start(t, bin, dir, "gateway", "gateway", gatewayConfig(certs, seed)+`[dispatch]
 attempt_timeout = "20s"
 [[route]]
 method = "GET"
@@ -58,7 +51,7 @@ path = "/swap"
 component = "swap"
 kind = "run"
 input = "query:x"
-`, seed, ca, filepath.Join(certs, "gateway.pem"), filepath.Join(certs, "gateway-key.pem")))
+`)
 	base := regexp.MustCompile(`https?://\S+`).FindString(gw.line)
 	admin1 := n1.field(t, "admin")
 	auth := []string{"--token-file", token, "--ca", ca}
